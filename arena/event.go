@@ -1,0 +1,112 @@
+package arena
+
+import (
+	"time"
+
+	"github.com/lineage-arena/lineage/market"
+)
+
+// EventType names what an Event reports. The values are the wire names
+// clients see.
+type EventType string
+
+// The event types the arena emits.
+const (
+	EventMarket EventType = "market" // a price tick
+	EventAgent  EventType = "agent"  // an agent's periodic state
+	EventTrade  EventType = "trade"  // a position opened or closed
+	EventScar   EventType = "scar"   // a permanent scar
+	EventDeath  EventType = "death"  // an agent died
+	EventSpawn  EventType = "spawn"  // an agent was born of a parent
+	EventRound  EventType = "round"  // a round ended
+)
+
+// Event is one change in the arena. Seq is a global, gap-free counter over
+// every event the arena emits, starting at Config.FirstSeq. Exactly one of
+// the payload pointers is set, matching Type. Payloads are never modified
+// after emission, so a Sink may keep them.
+type Event struct {
+	Seq  uint64    `json:"sequence"`
+	Tick int64     `json:"tick"` // number of ticks processed before this event's tick
+	Time time.Time `json:"timestamp"`
+	Type EventType `json:"event_type"`
+
+	Market *MarketEvent `json:"market,omitempty"`
+	Agent  *AgentState  `json:"agent,omitempty"`
+	Trade  *TradeEvent  `json:"trade,omitempty"`
+	Scar   *ScarEvent   `json:"scar,omitempty"`
+	Death  *DeathEvent  `json:"death,omitempty"`
+	Spawn  *SpawnEvent  `json:"spawn,omitempty"`
+	Round  *RoundResult `json:"round,omitempty"`
+}
+
+// Sink receives every event in sequence order. Emit is called from the
+// goroutine that calls Arena.Step; an error stops the step and is returned
+// from it (a full disk must stop the arena, not lose history).
+type Sink interface {
+	Emit(e Event) error
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Event) error
+
+// Emit calls f(e).
+func (f SinkFunc) Emit(e Event) error { return f(e) }
+
+// MarketEvent is a price tick as the arena saw it.
+type MarketEvent struct {
+	Symbol market.Symbol `json:"symbol"`
+	Price  market.Price  `json:"price"`
+	// ChangePercent is the change from the symbol's previous tick, in percent.
+	ChangePercent float64 `json:"change_percent"`
+	Source        string  `json:"source,omitempty"`
+	Stale         bool    `json:"stale,omitempty"`
+}
+
+// TradeEvent is one fill: a position opened, or closed by a signal or a
+// liquidation at death.
+type TradeEvent struct {
+	Agent  string        `json:"agent_id"`
+	Symbol market.Symbol `json:"symbol"`
+	Action string        `json:"action"` // "open" or "close"
+	Side   Side          `json:"side"`   // the position's side
+	Qty    market.Qty    `json:"quantity"`
+	Price  market.Price  `json:"price"` // fill price, slippage included
+	Fee    market.Money  `json:"fee"`
+	// Realized is the closing leg's price PnL (close only); NetPnL subtracts
+	// both legs' fees and decides win or loss.
+	Realized market.Money `json:"realized_pnl"`
+	NetPnL   market.Money `json:"net_pnl"`
+	Reason   string       `json:"reason"` // "signal" or "liquidation"
+	Cash     market.Money `json:"cash"`   // the agent's cash after the fill
+}
+
+// ScarEvent reports a new permanent scar.
+type ScarEvent struct {
+	Agent string `json:"agent_id"`
+	Scar  Scar   `json:"scar"`
+	Total int    `json:"total_scars"`
+}
+
+// DeathEvent reports an irreversible death.
+type DeathEvent struct {
+	Agent    string       `json:"agent_id"`
+	Cause    Cause        `json:"cause"`
+	Equity   market.Money `json:"final_capital"`
+	Peak     market.Money `json:"peak_capital"`
+	Scars    int          `json:"scars"`
+	Trades   int          `json:"trades"`
+	Lifespan int64        `json:"lifespan_ticks"`
+}
+
+// SpawnEvent reports a birth: the parent paid Endowment to the child.
+type SpawnEvent struct {
+	Parent     string       `json:"parent_id"`
+	Child      string       `json:"child_id"`
+	Strategy   string       `json:"strategy"`
+	Generation int          `json:"generation"`
+	Endowment  market.Money `json:"endowment"`
+	Mode       string       `json:"inheritance"`
+	Mutation   float64      `json:"mutation_rate"`
+	Params     Params       `json:"params"`
+}

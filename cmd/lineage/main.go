@@ -1,0 +1,150 @@
+// Command lineage runs the Lineage arena: trading agents with finite
+// capital, permanent scars, irreversible death and offspring, on a
+// simulated, replayed or live price feed.
+//
+// Usage:
+//
+//	lineage <command> [flags]
+//
+// Run "lineage help" for the commands and "lineage help <command>" for a
+// command's flags and their LINEAGE_* environment twins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand: its one-line summary and its entry point.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// Env is what a command may touch of the process, injected so tests can
+// run commands in-process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// StderrIsTerminal enables progress output.
+	StderrIsTerminal bool
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the arena live: feed → arena → event log → WebSocket hub and metrics", runServe},
+		{"arena", "run a competition offline as fast as the machine allows and print the leaderboard", runArena},
+		{"watch", "terminal client for a running server", notYet("watch", "the WebSocket terminal client")},
+		{"loadtest", "load generator against a running server", notYet("loadtest", "the WebSocket load generator")},
+		{"verify", "check the event log's hash chain and every tombstone's signature", notYet("verify", "the durable event log")},
+		{"graveyard", "list dead agents with cause of death, scars, lifespan and final capital", notYet("graveyard", "the durable event log and its graveyard")},
+		{"version", "print build information", runVersion},
+	}
+}
+
+// usageError marks a bad command line; main exits 2 for it and 1 for any
+// other error.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, StderrIsTerminal: isTerminal(os.Stderr)}
+	code := run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args to a command and maps its error to an exit code:
+// 0 success, 2 usage error, 1 runtime failure. Errors are one line on
+// stderr, prefixed with the command's name.
+func run(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 {
+		printUsage(env.Stderr)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return runHelp(env, rest)
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, env, rest)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(env.Stderr, "lineage %s: %v\n", name, oneLine(err))
+			fmt.Fprintf(env.Stderr, "run 'lineage help %s' for usage\n", name)
+			return 2
+		default:
+			fmt.Fprintf(env.Stderr, "lineage %s: %v\n", name, oneLine(err))
+			return 1
+		}
+	}
+	fmt.Fprintf(env.Stderr, "lineage: unknown command %q\n", name)
+	printUsage(env.Stderr)
+	return 2
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: lineage <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "  help       show a command's flags and their LINEAGE_* environment twins")
+}
+
+func runHelp(env *Env, args []string) int {
+	if len(args) == 0 {
+		printUsage(env.Stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			// Every command prints its usage for -h and returns ErrHelp.
+			h := *env
+			h.Stderr = env.Stdout
+			_ = c.run(context.Background(), &h, []string{"-h"})
+			return 0
+		}
+	}
+	fmt.Fprintf(env.Stderr, "lineage help: unknown command %q\n", args[0])
+	return 2
+}
+
+func notYet(name, what string) func(context.Context, *Env, []string) error {
+	return func(_ context.Context, env *Env, args []string) error {
+		fs := newFlagSet(name, env, "lineage "+name+": not available yet; it arrives with "+what+".")
+		if err := parseFlags(fs, env, args); err != nil {
+			return err
+		}
+		return fmt.Errorf("not available yet: this command arrives with %s", what)
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/market"
+)
+
+// arenaFlags are the flags `arena` and `serve` share: what to trade, who
+// trades it and under which rules.
+type arenaFlags struct {
+	feed        string
+	replay      listFlag
+	replaySym   string
+	lenient     bool
+	symbols     string
+	agents      int
+	roster      string
+	roundTicks  int
+	seed        string
+	feeBps      float64
+	slipBps     float64
+	leverage    float64
+	maxAgents   int
+	simInterval time.Duration
+}
+
+func (f *arenaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.feed, "feed", "sim", "price feed: sim or replay")
+	fs.Var(&f.replay, "replay", "CSV file to replay; repeat or comma-separate for several (with --feed replay)")
+	fs.StringVar(&f.replaySym, "replay-symbol", "", "symbol of candle (kline) files whose name does not say it, e.g. BTC-USD")
+	fs.BoolVar(&f.lenient, "lenient", false, "skip and count bad CSV rows instead of failing")
+	fs.StringVar(&f.symbols, "symbols", joinSymbols(market.DefaultSymbols), "comma-separated symbols to trade (replay: only these are kept)")
+	fs.IntVar(&f.agents, "agents", 0, "found N agents spread over the built-in strategies with seeded parameter variation (default: Momentum, Conservative, Balanced)")
+	fs.StringVar(&f.roster, "roster", "", `JSON roster file: [{"name","strategy","capital","params"}]`)
+	fs.IntVar(&f.roundTicks, "round-ticks", arena.DefaultRoundTicks, "ticks per round")
+	fs.StringVar(&f.seed, "seed", "", "seed of every random choice (default: random, printed)")
+	fs.Float64Var(&f.feeBps, "fee-bps", 10, "fee on the notional of every fill, in basis points")
+	fs.Float64Var(&f.slipBps, "slippage-bps", 5, "largest adverse slippage of a fill, in basis points")
+	fs.Float64Var(&f.leverage, "leverage", 5, "leverage cap before scars cut it")
+	fs.IntVar(&f.maxAgents, "max-agents", 0, "cap on living agents, births included (default 4 × founders, at least 16)")
+	fs.DurationVar(&f.simInterval, "sim-interval", 5*time.Second, "simulated time between steps of the sim feed")
+}
+
+// setup is what arenaFlags resolve to.
+type setup struct {
+	cfg     arena.Config
+	roster  []arena.Founder
+	src     arena.TickSource
+	replay  *feed.Replay // nil for sim
+	feed    string
+	symbols []market.Symbol
+}
+
+func (s *setup) Close() error {
+	if s.replay != nil {
+		return s.replay.Close()
+	}
+	return nil
+}
+
+// resolve validates the flags and opens the feed. Command-line mistakes are
+// usage errors; files that cannot be read or parsed are runtime errors.
+func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*setup, error) {
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	s := &setup{feed: f.feed}
+	seed, err := parseSeed(f.seed)
+	if err != nil {
+		return nil, err
+	}
+	if f.seed == "" {
+		fmt.Fprintf(env.Stderr, "seed %d\n", seed)
+	}
+	switch {
+	case given["agents"] && f.agents <= 0:
+		return nil, usagef("--agents %d: must be at least 1", f.agents)
+	case given["agents"] && f.roster != "":
+		return nil, usagef("--agents and --roster exclude each other")
+	case f.roundTicks <= 0:
+		return nil, usagef("--round-ticks %d: must be at least 1", f.roundTicks)
+	case f.maxAgents < 0:
+		return nil, usagef("--max-agents %d: must not be negative", f.maxAgents)
+	case !finite(f.feeBps) || f.feeBps < 0 || f.feeBps >= 10_000:
+		return nil, usagef("--fee-bps %g: must be in [0, 10000)", f.feeBps)
+	case !finite(f.slipBps) || f.slipBps < 0 || f.slipBps >= 1000:
+		return nil, usagef("--slippage-bps %g: must be in [0, 1000)", f.slipBps)
+	case !finite(f.leverage) || f.leverage <= 0 || f.leverage > 100:
+		return nil, usagef("--leverage %g: must be in (0, 100]", f.leverage)
+	case f.simInterval <= 0:
+		return nil, usagef("--sim-interval %s: must be positive", f.simInterval)
+	}
+	syms, err := market.ParseSymbols(f.symbols)
+	if err != nil {
+		return nil, usagef("--symbols: %v", err)
+	}
+	switch f.feed {
+	case "sim":
+		if len(f.replay) > 0 {
+			return nil, usagef("--replay needs --feed replay")
+		}
+		s.src = feed.NewSim(feed.SimConfig{Symbols: syms, Seed: seed, Start: simStart, Interval: f.simInterval})
+		s.symbols = syms
+	case "replay":
+		if len(f.replay) == 0 {
+			return nil, usagef("--feed replay needs --replay FILE")
+		}
+		var rsym market.Symbol
+		if f.replaySym != "" {
+			if rsym, err = market.ParseSymbol(f.replaySym); err != nil {
+				return nil, usagef("--replay-symbol: %v", err)
+			}
+		}
+		r, err := feed.OpenReplay(f.replay, feed.ReplayConfig{Symbol: rsym, Lenient: f.lenient})
+		if err != nil {
+			return nil, err
+		}
+		s.replay, s.src, s.symbols = r, r, r.Symbols()
+		if given["symbols"] {
+			s.symbols = intersect(r.Symbols(), syms)
+			if len(s.symbols) == 0 {
+				r.Close()
+				return nil, usagef("--symbols %s: none of them is in the replay (it has %s)", f.symbols, joinSymbols(r.Symbols()))
+			}
+			s.src = &symbolFilter{src: r, keep: s.symbols}
+		}
+	case "live":
+		return nil, usagef("--feed live is not available yet (it arrives with the live prices issue); use sim or replay")
+	default:
+		return nil, usagef("--feed %q: want sim or replay", f.feed)
+	}
+	s.cfg = arena.Config{
+		Symbols: s.symbols, Seed: seed, RoundTicks: f.roundTicks, MaxAgents: f.maxAgents,
+		Fee:         market.RateFromFloat(f.feeBps / 10_000),
+		Slippage:    market.RateFromFloat(f.slipBps / 10_000),
+		LeverageCap: market.RateFromFloat(f.leverage),
+	}
+	if f.feeBps == 0 {
+		s.cfg.Fee = -1 // none; zero would mean the default
+	}
+	if f.slipBps == 0 {
+		s.cfg.Slippage = -1
+	}
+	switch {
+	case f.roster != "":
+		if s.roster, err = readRoster(f.roster); err != nil {
+			s.Close()
+			return nil, err
+		}
+	case f.agents > 0:
+		s.roster = arena.GenerateRoster(f.agents, seed)
+	default:
+		s.roster = arena.DefaultRoster()
+	}
+	return s, nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// parseSeed reads a decimal uint64, or draws one from crypto/rand when s is
+// empty.
+func parseSeed(s string) (uint64, error) {
+	if s == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("draw a seed: %w", err)
+		}
+		return binary.LittleEndian.Uint64(b[:]) >> 1, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, usagef("--seed %q: want a non-negative integer", s)
+	}
+	return v, nil
+}
+
+// maxRosterBytes bounds a roster file: a thousand agents fit in far less.
+const maxRosterBytes = 4 << 20
+
+// readRoster reads a JSON list of founders. Unknown fields are errors, so
+// a misspelt "strategy" does not silently become the default.
+func readRoster(path string) ([]arena.Founder, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("roster: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, maxRosterBytes))
+	dec.DisallowUnknownFields()
+	var roster []arena.Founder
+	if err := dec.Decode(&roster); err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	if len(roster) == 0 {
+		return nil, fmt.Errorf("roster %s: no agents", path)
+	}
+	return roster, nil
+}
+
+func joinSymbols(syms []market.Symbol) string {
+	parts := make([]string, len(syms))
+	for i, s := range syms {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ",")
+}
+
+func intersect(have, want []market.Symbol) []market.Symbol {
+	var out []market.Symbol
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// symbolFilter drops ticks of symbols the arena does not trade.
+type symbolFilter struct {
+	src  arena.TickSource
+	keep []market.Symbol
+}
+
+func (f *symbolFilter) Next(ctx context.Context) (market.Tick, error) {
+	for {
+		tk, err := f.src.Next(ctx)
+		if err != nil {
+			return tk, err
+		}
+		for _, k := range f.keep {
+			if tk.Symbol == k {
+				return tk, nil
+			}
+		}
+	}
+}
+
+var errInterrupted = errors.New("interrupted")

@@ -1,0 +1,3 @@
+module github.com/lineage-arena/lineage
+
+go 1.26.8

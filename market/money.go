@@ -1,0 +1,312 @@
+package market
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+	"strings"
+)
+
+// Exact fixed-point amounts. Every ledger value is an int64 count of a
+// fixed smallest unit, so sums never drift and the same inputs give the same
+// result on every machine. Products go through 128-bit intermediates
+// (MulDiv), so nothing overflows before the final result does.
+//
+// The scales were chosen for crypto: a Price of 1e-8 USD resolves sub-cent
+// coins, a Qty of 1e-8 units is a satoshi, and Money in micro-dollars keeps
+// a 0.1 % fee on a one-dollar trade exact while still holding ±9.2 trillion
+// USD.
+const (
+	MoneyDecimals = 6
+	PriceDecimals = 8
+	QtyDecimals   = 8
+	RateDecimals  = 6
+
+	MoneyScale = 1_000_000      // units of Money per USD
+	PriceScale = 100_000_000    // units of Price per USD
+	QtyScale   = 100_000_000    // units of Qty per whole coin
+	RateScale  = 1_000_000      // units of Rate per 1.0 (parts per million)
+	notionalDv = 10_000_000_000 // QtyScale*PriceScale/MoneyScale
+)
+
+// Money is an amount of quote currency in micro-units (1e-6 USD).
+type Money int64
+
+// Price is quote currency per unit of base in 1e-8 units.
+type Price int64
+
+// Qty is an amount of base currency in 1e-8 units; negative is short.
+type Qty int64
+
+// Rate is a dimensionless ratio in parts per million: 1000 is 0.1 %.
+type Rate int64
+
+// USD returns whole dollars as Money.
+func USD(dollars int64) Money { return Money(dollars * MoneyScale) }
+
+// Bps returns a Rate of n basis points (1 bp = 0.01 % = 100 ppm).
+func Bps(n int64) Rate { return Rate(n * 100) }
+
+// Percent returns a Rate of n percent.
+func Percent(n int64) Rate { return Rate(n * 10_000) }
+
+// MulDiv returns a*b/c computed exactly in 128 bits and truncated toward
+// zero. A result beyond the int64 range saturates; c must not be zero.
+func MulDiv(a, b, c int64) int64 {
+	neg := (a < 0) != (b < 0) != (c < 0)
+	ua, ub, uc := abs64(a), abs64(b), abs64(c)
+	hi, lo := bits.Mul64(ua, ub)
+	if hi == 0 && lo <= math.MaxInt64 {
+		if neg {
+			return -int64(lo / uc)
+		}
+		return int64(lo / uc)
+	}
+	if hi >= uc {
+		if neg {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, uc)
+	if q > math.MaxInt64 {
+		if neg {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	if neg {
+		return -int64(q)
+	}
+	return int64(q)
+}
+
+func abs64(v int64) uint64 {
+	if v < 0 {
+		return uint64(-v)
+	}
+	return uint64(v)
+}
+
+// Notional is the value of q at price p, truncated toward zero to the
+// micro-dollar. It is negative for a short quantity.
+func Notional(q Qty, p Price) Money {
+	// Fast path: the product fits in 64 bits and the constant divisor
+	// compiles to a multiplication. This runs once per agent per tick.
+	hi, lo := bits.Mul64(abs64(int64(q)), abs64(int64(p)))
+	if hi == 0 && lo <= math.MaxInt64 {
+		v := int64(lo / notionalDv)
+		if (q < 0) != (p < 0) {
+			return Money(-v)
+		}
+		return Money(v)
+	}
+	return Money(MulDiv(int64(q), int64(p), notionalDv))
+}
+
+// QtyFor is the largest quantity (toward zero) whose notional at p does not
+// exceed m. p must be positive.
+func QtyFor(m Money, p Price) Qty { return Qty(MulDiv(int64(m), notionalDv, int64(p))) }
+
+// Mul scales m by r, truncating toward zero.
+func (m Money) Mul(r Rate) Money { return Money(MulDiv(int64(m), int64(r), RateScale)) }
+
+// Mul scales p by r, truncating toward zero.
+func (p Price) Mul(r Rate) Price { return Price(MulDiv(int64(p), int64(r), RateScale)) }
+
+// Mul multiplies two rates (1.05 × 1.10 = 1.155).
+func (r Rate) Mul(o Rate) Rate { return Rate(MulDiv(int64(r), int64(o), RateScale)) }
+
+// Float64 returns m in dollars, for display and statistics only.
+func (m Money) Float64() float64 { return float64(m) / MoneyScale }
+
+// Float64 returns p in dollars, for indicators and display only.
+func (p Price) Float64() float64 { return float64(p) / PriceScale }
+
+// Float64 returns q in whole coins, for display only.
+func (q Qty) Float64() float64 { return float64(q) / QtyScale }
+
+// Float64 returns r as a ratio (1000 ppm → 0.001).
+func (r Rate) Float64() float64 { return float64(r) / RateScale }
+
+// PriceFromFloat rounds a dollar price to the nearest Price unit. It is for
+// generated and provider prices; parse text with ParsePrice to stay exact.
+func PriceFromFloat(f float64) Price { return Price(math.Round(f * PriceScale)) }
+
+// MoneyFromFloat rounds dollars to the nearest micro-dollar.
+func MoneyFromFloat(f float64) Money { return Money(math.Round(f * MoneyScale)) }
+
+// RateFromFloat rounds a ratio to the nearest part per million.
+func RateFromFloat(f float64) Rate { return Rate(math.Round(f * RateScale)) }
+
+func (m Money) String() string { return formatFixed(int64(m), MoneyDecimals, 2) }
+func (p Price) String() string { return formatFixed(int64(p), PriceDecimals, 2) }
+func (q Qty) String() string   { return formatFixed(int64(q), QtyDecimals, 0) }
+func (r Rate) String() string  { return formatFixed(int64(r), RateDecimals, 0) }
+
+// Cents returns m rounded half away from zero to whole cents, as text with
+// two decimals ("115000.50").
+func (m Money) Cents() string {
+	const unit = MoneyScale / 100
+	v := int64(m)
+	r := (abs64(v) + unit/2) / unit
+	s := strconv.FormatUint(r/100, 10) + "." + fmt.Sprintf("%02d", r%100)
+	if v < 0 && r != 0 {
+		return "-" + s
+	}
+	return s
+}
+
+// MarshalText writes the exact decimal value, so JSON and CSV reports carry
+// every digit.
+func (m Money) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+func (p Price) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+func (q Qty) MarshalText() ([]byte, error)   { return []byte(q.String()), nil }
+
+// UnmarshalText parses an exact decimal such as "100000" or "0.5".
+func (m *Money) UnmarshalText(b []byte) error {
+	v, err := parseFixed(string(b), MoneyDecimals)
+	*m = Money(v)
+	return err
+}
+
+// ParseMoney parses a decimal dollar amount exactly.
+func ParseMoney(s string) (Money, error) {
+	v, err := parseFixed(s, MoneyDecimals)
+	return Money(v), err
+}
+
+// ParsePrice parses a decimal price exactly. Digits beyond the eighth
+// decimal are rounded half up; exponents ("4.5e4") are accepted and rounded.
+// Zero, negative and non-finite prices are errors.
+func ParsePrice(s string) (Price, error) {
+	v, err := parseFixed(s, PriceDecimals)
+	if err != nil {
+		return 0, err
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("price %q: must be positive", s)
+	}
+	return Price(v), nil
+}
+
+var errDecimal = errors.New("not a decimal number")
+
+// parseFixed parses s as a decimal with at most `decimals` fractional digits
+// kept (the rest rounded half up), returning the scaled integer.
+func parseFixed(s string, decimals int) (int64, error) {
+	t := strings.TrimSpace(s)
+	if strings.ContainsAny(t, "eE") {
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+		}
+		scaled := math.Round(f * math.Pow10(decimals))
+		if math.Abs(scaled) >= math.MaxInt64 {
+			return 0, fmt.Errorf("%q: out of range", s)
+		}
+		return int64(scaled), nil
+	}
+	neg := false
+	switch {
+	case strings.HasPrefix(t, "-"):
+		neg, t = true, t[1:]
+	case strings.HasPrefix(t, "+"):
+		t = t[1:]
+	}
+	intPart, frac, _ := strings.Cut(t, ".")
+	if intPart == "" && frac == "" {
+		return 0, fmt.Errorf("%q: %w", s, errDecimal)
+	}
+	var v uint64
+	digit := func(c byte) (uint64, bool) { return uint64(c - '0'), c >= '0' && c <= '9' }
+	const limit = math.MaxInt64 / 10
+	for i := 0; i < len(intPart); i++ {
+		d, ok := digit(intPart[i])
+		if !ok {
+			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+		}
+		if v > limit {
+			return 0, fmt.Errorf("%q: out of range", s)
+		}
+		v = v*10 + d
+	}
+	roundUp := false
+	for i := 0; i < len(frac); i++ {
+		d, ok := digit(frac[i])
+		if !ok {
+			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+		}
+		switch {
+		case i < decimals:
+			if v > limit {
+				return 0, fmt.Errorf("%q: out of range", s)
+			}
+			v = v*10 + d
+		case i == decimals:
+			roundUp = d >= 5
+		}
+	}
+	for i := len(frac); i < decimals; i++ {
+		if v > limit {
+			return 0, fmt.Errorf("%q: out of range", s)
+		}
+		v *= 10
+	}
+	if roundUp {
+		v++
+	}
+	if v > math.MaxInt64 {
+		return 0, fmt.Errorf("%q: out of range", s)
+	}
+	if neg {
+		return -int64(v), nil
+	}
+	return int64(v), nil
+}
+
+// formatFixed writes v/10^decimals exactly, trimming trailing zeros but
+// keeping at least minFrac fractional digits.
+func formatFixed(v int64, decimals, minFrac int) string {
+	u := abs64(v)
+	scale := uint64(math.Pow10(decimals))
+	whole, frac := u/scale, u%scale
+	fs := fmt.Sprintf("%0*d", decimals, frac)
+	end := len(fs)
+	for end > minFrac && fs[end-1] == '0' {
+		end--
+	}
+	s := strconv.FormatUint(whole, 10)
+	if end > 0 {
+		s += "." + fs[:end]
+	}
+	if v < 0 {
+		return "-" + s
+	}
+	return s
+}
+
+// MarshalJSON writes the exact value as a JSON number (115000.5), which
+// keeps every digit; decode it with UnmarshalJSON, not through float64.
+func (m Money) MarshalJSON() ([]byte, error) { return []byte(m.String()), nil }
+func (p Price) MarshalJSON() ([]byte, error) { return []byte(p.String()), nil }
+func (q Qty) MarshalJSON() ([]byte, error)   { return []byte(q.String()), nil }
+
+// UnmarshalJSON accepts a JSON number or a quoted decimal, exactly.
+func (m *Money) UnmarshalJSON(b []byte) error {
+	v, err := parseFixed(strings.Trim(string(b), `"`), MoneyDecimals)
+	if err != nil {
+		return fmt.Errorf("money %s: %w", b, err)
+	}
+	*m = Money(v)
+	return nil
+}
+
+// UnmarshalJSON accepts a JSON number or a quoted decimal, exactly.
+func (p *Price) UnmarshalJSON(b []byte) error {
+	v, err := ParsePrice(strings.Trim(string(b), `"`))
+	*p = v
+	return err
+}
