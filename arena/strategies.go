@@ -92,8 +92,8 @@ var conservativeSpec = StrategySpec{
 
 type conservative struct {
 	band, stop, target float64
-	warm       int
-	st         []conservativeState
+	warm               int
+	st                 []conservativeState
 }
 
 type conservativeState struct {
@@ -154,8 +154,8 @@ var balancedSpec = StrategySpec{
 
 type balanced struct {
 	z, exit, band, alpha float64
-	warm           int
-	st             []balancedState
+	warm                 int
+	st                   []balancedState
 }
 
 type balancedState struct {

@@ -106,8 +106,11 @@ func Notional(q Qty, p Price) Money {
 	return Money(MulDiv(int64(q), int64(p), notionalDv))
 }
 
-// QtyFor is the largest quantity (toward zero) whose notional at p does not
-// exceed m. p must be positive.
+// QtyFor is the largest quantity (toward zero) whose exact value q×p does not
+// exceed m, so Notional(QtyFor(m, p), p) never exceeds m either. Because
+// Notional truncates, one unit more may still have a truncated notional
+// equal to m; QtyFor does not count that sub-micro-dollar remainder as
+// spendable. p must be positive.
 func QtyFor(m Money, p Price) Qty { return Qty(MulDiv(int64(m), notionalDv, int64(p))) }
 
 // Mul scales m by r, truncating toward zero.
@@ -198,23 +201,18 @@ var errDecimal = errors.New("not a decimal number")
 // kept (the rest rounded half up), returning the scaled integer.
 func parseFixed(s string, decimals int) (int64, error) {
 	t := strings.TrimSpace(s)
-	if strings.ContainsAny(t, "eE") {
-		f, err := strconv.ParseFloat(t, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, fmt.Errorf("%q: %w", s, errDecimal)
-		}
-		scaled := math.Round(f * math.Pow10(decimals))
-		if math.Abs(scaled) >= math.MaxInt64 {
-			return 0, fmt.Errorf("%q: out of range", s)
-		}
-		return int64(scaled), nil
-	}
 	neg := false
 	switch {
 	case strings.HasPrefix(t, "-"):
 		neg, t = true, t[1:]
 	case strings.HasPrefix(t, "+"):
 		t = t[1:]
+	}
+	if i := strings.IndexAny(t, "eE"); i >= 0 {
+		var ok bool
+		if t, ok = shiftExp(t[:i], t[i+1:]); !ok {
+			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+		}
 	}
 	intPart, frac, _ := strings.Cut(t, ".")
 	if intPart == "" && frac == "" {
@@ -258,13 +256,40 @@ func parseFixed(s string, decimals int) (int64, error) {
 	if roundUp {
 		v++
 	}
-	if v > math.MaxInt64 {
+	// -2^63 is representable (MulDiv saturates to it), +2^63 is not.
+	if v > math.MaxInt64+1 || v == math.MaxInt64+1 && !neg {
 		return 0, fmt.Errorf("%q: out of range", s)
 	}
 	if neg {
-		return -int64(v), nil
+		return -int64(v), nil // wraps to math.MinInt64 for v == 2^63
 	}
 	return int64(v), nil
+}
+
+// maxExp bounds the exponent shiftExp accepts, so "1e999999999" cannot make
+// it build a huge string; float64 itself stops at 1e308.
+const maxExp = 400
+
+// shiftExp rewrites the unsigned mantissa mant times 10^exp as a plain
+// decimal ("1.5", "-8" → "0.000000015"), so exponent input is parsed by the
+// same exact digit loop as plain input. It reports false for an empty
+// mantissa or an exponent that is not an integer within ±maxExp; other
+// garbage in mant is left for the digit loop to reject.
+func shiftExp(mant, exp string) (string, bool) {
+	e, err := strconv.Atoi(exp)
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if err != nil || e < -maxExp || e > maxExp || intPart == "" && frac == "" {
+		return "", false
+	}
+	digits := intPart + frac
+	switch point := len(intPart) + e; {
+	case point <= 0:
+		return "0." + strings.Repeat("0", -point) + digits, true
+	case point >= len(digits):
+		return digits + strings.Repeat("0", point-len(digits)), true
+	default:
+		return digits[:point] + "." + digits[point:], true
+	}
 }
 
 // formatFixed writes v/10^decimals exactly, trimming trailing zeros but
@@ -301,6 +326,16 @@ func (m *Money) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("money %s: %w", b, err)
 	}
 	*m = Money(v)
+	return nil
+}
+
+// UnmarshalJSON accepts a JSON number or a quoted decimal, exactly.
+func (q *Qty) UnmarshalJSON(b []byte) error {
+	v, err := parseFixed(strings.Trim(string(b), `"`), QtyDecimals)
+	if err != nil {
+		return fmt.Errorf("qty %s: %w", b, err)
+	}
+	*q = Qty(v)
 	return nil
 }
 
