@@ -37,16 +37,19 @@ func envName(flagName string) string {
 // line from its environment twin. The command line wins over the
 // environment. Errors are usage errors naming the flag or variable.
 func parseFlags(fs *flag.FlagSet, env *Env, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {} // a parse error is one line, not the whole usage
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage()
 			return err
 		}
 		return usageError{err}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || err != nil {
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/lineage-arena/lineage/arena"
@@ -52,9 +53,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	defer src.every.Stop()
 	states := time.NewTicker(*agentEvery)
 	defer states.Stop()
+	// The feed reader blocks on the pacing clock; it is stopped and waited
+	// for before serve returns, whatever ends it.
+	ctx, cancel := context.WithCancel(ctx)
+	var reader sync.WaitGroup
+	defer reader.Wait()
+	defer cancel()
 	ticks := make(chan market.Tick)
 	errc := make(chan error, 1)
+	reader.Add(1)
 	go func() {
+		defer reader.Done()
 		for {
 			tk, err := src.Next(ctx)
 			if err != nil {

@@ -1,0 +1,4 @@
+// Package archtest holds the test that keeps Lineage's import graph
+// pointing inward: the domain imports only the standard library, adapters
+// import the domain but not each other, and cmd/lineage wires everything.
+package archtest

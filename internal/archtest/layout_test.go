@@ -1,0 +1,64 @@
+package archtest
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/lineage-arena/lineage"
+
+// allowed lists, for each package of the module, the module packages it
+// may depend on (directly or not). A package missing here fails the test,
+// so a new package must take its place in the architecture.
+var allowed = map[string][]string{
+	"market":            {},
+	"arena":             {"market"},
+	"feed":              {"market"},
+	"eventlog":          {"market", "arena"},
+	"hub":               {"market", "arena"},
+	"internal/web":      {"market", "arena"},
+	"metrics":           {"market", "arena", "feed", "eventlog", "hub"},
+	"internal/archtest": {},
+	"cmd/lineage":       nil, // the composition root may import anything
+}
+
+func TestImportsPointInward(t *testing.T) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goBin, "list", "-deps=false", "-f", `{{.ImportPath}}|{{join .Deps " "}}`, module+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, "|")
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		may, known := allowed[rel]
+		if !known {
+			t.Errorf("package %s has no place in the layout: add it to allowed", rel)
+			continue
+		}
+		seen++
+		if rel == "cmd/lineage" {
+			continue
+		}
+		for _, d := range strings.Fields(deps) {
+			if !strings.HasPrefix(d, module+"/") {
+				if strings.Contains(strings.SplitN(d, "/", 2)[0], ".") && (rel == "market" || rel == "arena") {
+					t.Errorf("%s depends on %s: the domain imports only the standard library", rel, d)
+				}
+				continue
+			}
+			dr := strings.TrimPrefix(d, module+"/")
+			if !slices.Contains(may, dr) {
+				t.Errorf("%s depends on %s; it may depend only on %v", rel, dr, may)
+			}
+		}
+	}
+	if seen < 4 {
+		t.Fatalf("go list found only %d of the module's packages", seen)
+	}
+}
