@@ -7,10 +7,12 @@ import (
 )
 
 // pool runs one job per worker per tick on persistent goroutines. A tick
-// is tens of microseconds of work, shorter than waking a parked goroutine,
-// so workers first spin on an atomic generation counter and park only
-// after spinLimit idle checks (a server between its ticks). The caller
-// spins too while the workers finish. Results never depend on the pool:
+// is tens of microseconds of work, about what waking a parked goroutine
+// costs, so both sides spin briefly before they park: a worker on an atomic
+// generation counter waiting for the next tick, the caller on the count of
+// workers still busy. After spinLimit checks each parks on a channel, so a
+// server idle between its ticks, or a machine whose cores are taken by
+// another process, costs no spinning. Results never depend on the pool:
 // chunks are contiguous and settled in order.
 type pool struct {
 	gen     atomic.Uint64 // bumped once per dispatched tick
@@ -19,15 +21,17 @@ type pool struct {
 	fn      func(worker int) // the current tick's work, set before gen
 	parked  []atomic.Bool
 	wake    []chan struct{} // capacity 1: a wake-up is never lost
+	waiting atomic.Bool     // the caller is parked in wait
+	done    chan struct{}   // capacity 1: wakes the caller
 	alive   sync.WaitGroup
 	once    sync.Once
 }
 
 // spinLimit is how many idle checks a worker makes before parking.
-const spinLimit = 1 << 16
+const spinLimit = 1 << 13
 
 func newPool(n int) *pool {
-	p := &pool{parked: make([]atomic.Bool, n), wake: make([]chan struct{}, n)}
+	p := &pool{parked: make([]atomic.Bool, n), wake: make([]chan struct{}, n), done: make(chan struct{}, 1)}
 	for i := range n {
 		p.wake[i] = make(chan struct{}, 1)
 		p.alive.Add(1)
@@ -59,7 +63,9 @@ func (p *pool) work(i int) {
 		}
 		seen = p.gen.Load()
 		p.fn(i)
-		p.pending.Add(-1)
+		if p.pending.Add(-1) == 0 && p.waiting.Load() {
+			signal(p.done)
+		}
 	}
 }
 
@@ -70,19 +76,36 @@ func (p *pool) run(fn func(worker int)) {
 	p.gen.Add(1)
 	for i := range p.parked {
 		if p.parked[i].Load() {
-			select {
-			case p.wake[i] <- struct{}{}:
-			default:
-			}
+			signal(p.wake[i])
 		}
 	}
 }
 
 func (p *pool) wait() {
 	for spins := 0; p.pending.Load() > 0; spins++ {
-		if spins&4095 == 4095 {
-			runtime.Gosched()
+		if spins < spinLimit {
+			continue
 		}
+		p.waiting.Store(true)
+		if p.pending.Load() > 0 {
+			<-p.done
+		}
+		p.waiting.Store(false)
+		spins = 0
+	}
+	// Drop a wake-up that raced with the last check, so the next tick's
+	// wait does not return early.
+	select {
+	case <-p.done:
+	default:
+	}
+}
+
+// signal sends on a capacity-1 channel without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -90,10 +113,7 @@ func (p *pool) close() {
 	p.once.Do(func() {
 		p.closed.Store(true)
 		for _, ch := range p.wake {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+			signal(ch)
 		}
 		p.alive.Wait()
 	})

@@ -34,7 +34,7 @@ func (s Side) String() string {
 type Input struct {
 	Symbol   int     // index of the symbol in the arena's symbol list
 	Price    float64 // the tick's price in dollars
-	Position Side    // the agent's side in Symbol, counting an order not yet filled
+	Position Side    // the agent's side in Symbol, after this tick's fill
 	Entry    float64 // fill price of the open position; 0 when flat
 }
 

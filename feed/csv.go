@@ -196,7 +196,7 @@ func (c *csvFile) parse(line string) error {
 		if sym, err = c.symbol(fs[1]); err != nil {
 			return err
 		}
-		if price, err = parsePrice(fs[2]); err != nil {
+		if price, err = market.ParsePrice(fs[2]); err != nil {
 			return err
 		}
 	} else {
@@ -206,7 +206,7 @@ func (c *csvFile) parse(line string) error {
 		if t, _, err = parseEpoch(fs[0]); err != nil {
 			return fmt.Errorf("open_time %q: %w", fs[0], err)
 		}
-		if price, err = parsePrice(fs[4]); err != nil {
+		if price, err = market.ParsePrice(fs[4]); err != nil {
 			return err
 		}
 		if len(fs) > 6 && fs[6] != "" {
@@ -325,14 +325,4 @@ func clean(b []byte) []byte {
 		b = bytes.TrimSpace(b[1 : len(b)-1])
 	}
 	return b
-}
-
-// parsePrice parses an exact decimal price through market.ParsePrice,
-// giving every error the same "price ..." shape.
-func parsePrice(s string) (market.Price, error) {
-	p, err := market.ParsePrice(s)
-	if err != nil && !strings.HasPrefix(err.Error(), "price ") {
-		err = fmt.Errorf("price %w", err)
-	}
-	return p, err
 }

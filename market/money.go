@@ -187,7 +187,7 @@ func ParseMoney(s string) (Money, error) {
 func ParsePrice(s string) (Price, error) {
 	v, err := parseFixed(s, PriceDecimals)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("price %w", err)
 	}
 	if v <= 0 {
 		return 0, fmt.Errorf("price %q: must be positive", s)
@@ -195,7 +195,8 @@ func ParsePrice(s string) (Price, error) {
 	return Price(v), nil
 }
 
-var errDecimal = errors.New("not a decimal number")
+// ErrDecimal reports text that is not a decimal number.
+var ErrDecimal = errors.New("not a decimal number")
 
 // parseFixed parses s as a decimal with at most `decimals` fractional digits
 // kept (the rest rounded half up), returning the scaled integer.
@@ -211,12 +212,12 @@ func parseFixed(s string, decimals int) (int64, error) {
 	if i := strings.IndexAny(t, "eE"); i >= 0 {
 		var ok bool
 		if t, ok = shiftExp(t[:i], t[i+1:]); !ok {
-			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+			return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
 		}
 	}
 	intPart, frac, _ := strings.Cut(t, ".")
 	if intPart == "" && frac == "" {
-		return 0, fmt.Errorf("%q: %w", s, errDecimal)
+		return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
 	}
 	var v uint64
 	digit := func(c byte) (uint64, bool) { return uint64(c - '0'), c >= '0' && c <= '9' }
@@ -224,7 +225,7 @@ func parseFixed(s string, decimals int) (int64, error) {
 	for i := 0; i < len(intPart); i++ {
 		d, ok := digit(intPart[i])
 		if !ok {
-			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+			return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
 		}
 		if v > limit {
 			return 0, fmt.Errorf("%q: out of range", s)
@@ -235,7 +236,7 @@ func parseFixed(s string, decimals int) (int64, error) {
 	for i := 0; i < len(frac); i++ {
 		d, ok := digit(frac[i])
 		if !ok {
-			return 0, fmt.Errorf("%q: %w", s, errDecimal)
+			return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
 		}
 		switch {
 		case i < decimals:

@@ -342,7 +342,7 @@ func TestConstructors(t *testing.T) {
 		{"Bps", int64(market.Bps(10)), 1_000},
 		{"Percent", int64(market.Percent(5)), 50_000},
 		{"PriceFromFloat", int64(market.PriceFromFloat(115_000.5)), 11_500_050_000_000},
-		{"PriceFromFloat rounds", int64(market.PriceFromFloat(0.000000015)), 2},
+		{"PriceFromFloat rounds", int64(market.PriceFromFloat(0.0000000151)), 2},
 		{"MoneyFromFloat", int64(market.MoneyFromFloat(0.1)), 100_000},
 		{"MoneyFromFloat negative", int64(market.MoneyFromFloat(-0.1)), -100_000},
 		{"RateFromFloat", int64(market.RateFromFloat(0.001)), 1_000},

@@ -58,3 +58,19 @@ func TestServeRunsRoundsAndStopsCleanly(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	p := &progress{w: &b, total: 1000, n: 250}
+	p.draw()
+	if got := b.String(); got != "\r[#######.......................]  25% 250/1000 ticks" {
+		t.Errorf("bar %q", got)
+	}
+	b.Reset()
+	(&progress{w: &b, n: 77}).draw()
+	if got := b.String(); got != "\r77 ticks" {
+		t.Errorf("unbounded progress %q", got)
+	}
+	var nilProgress *progress
+	nilProgress.done() // no terminal: nothing drawn, nothing to clear
+}
