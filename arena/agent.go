@@ -198,7 +198,7 @@ func (a *agent) track(cfg *Config, eq market.Money) {
 // or the scars changed.
 func (a *agent) updateLevels(cfg *Config) {
 	a.deathLevel = a.peak - a.peak.Mul(cfg.DeathDrawdown)
-	a.floorLevel = a.initial.Mul(cfg.EquityFloor)
+	a.floorLevel = (a.initial - a.endowments).Mul(cfg.EquityFloor)
 	a.updateScarLevel(cfg)
 }
 

@@ -35,8 +35,9 @@ type Config struct {
 	// DeathDrawdown is the drawdown from the equity peak that kills.
 	// Default 50 %.
 	DeathDrawdown market.Rate
-	// EquityFloor is the fraction of an agent's starting capital at or below
-	// which its equity counts as exhausted. Default 10 %.
+	// EquityFloor is the fraction of an agent's capital base — its starting
+	// capital less the endowments it paid to children — at or below which
+	// its equity counts as exhausted. Default 10 %.
 	EquityFloor market.Rate
 	// SpawnShare is the share of the parent's equity paid to a child.
 	// Default 25 %.

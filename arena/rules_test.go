@@ -337,3 +337,33 @@ func TestTrustScore(t *testing.T) {
 		}
 	}
 }
+
+// Endowments are gifts, not losses: a parent that gave most of its capital
+// away is measured against what it kept.
+func TestEquityFloorCountsEndowmentsAsKept(t *testing.T) {
+	cfg := Config{Symbols: []market.Symbol{"BTC-USD"}}.withDefaults(1)
+	tests := []struct {
+		name       string
+		endowments market.Money
+		equity     market.Money
+		dies       bool
+	}{
+		{"generous parent", market.USD(92_000), market.USD(7_500), false},
+		{"lost 91 % of what it kept", market.USD(50_000), market.USD(4_500), true},
+		{"lost 91 % with no children", 0, market.USD(9_000), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &agent{initial: market.USD(100_000), endowments: tt.endowments, cash: tt.equity, peak: tt.equity,
+				scarRef: tt.equity, pos: make([]position, 1), pend: make([]order, 1)}
+			a.updateLevels(&cfg)
+			tc := &tickCtx{cfg: &cfg, marks: []market.Price{1}}
+			if got := a.checkDeath(tc, tt.equity); got != tt.dies {
+				t.Fatalf("dead %v, want %v", got, tt.dies)
+			}
+			if tt.dies && a.death.Cause != CauseBankrupt {
+				t.Errorf("cause %s, want %s", a.death.Cause, CauseBankrupt)
+			}
+		})
+	}
+}

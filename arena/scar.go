@@ -39,7 +39,7 @@ type Cause string
 
 // Causes of death.
 const (
-	CauseBankrupt Cause = "capital_exhausted" // equity at or below Config.EquityFloor of its starting capital
+	CauseBankrupt Cause = "capital_exhausted" // equity at or below Config.EquityFloor of its capital base
 	CauseDrawdown Cause = "drawdown"          // equity fell from its peak by Config.DeathDrawdown or more
 	CauseScars    Cause = "scars"             // MaxScars scars
 )
