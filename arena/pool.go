@@ -27,11 +27,6 @@ type pool struct {
 	once    sync.Once
 }
 
-// spinLimit is how many checks a waiting side makes before it parks: about
-// 100–200 µs here, longer than the usual gap between two ticks of an
-// offline run (measured: 1<<13 halved BenchmarkArena/workers=2 by parking
-// on most ticks), far shorter than a served tick interval.
-const spinLimit = 1 << 17
 
 func newPool(n int) *pool {
 	p := &pool{parked: make([]atomic.Bool, n), wake: make([]chan struct{}, n), done: make(chan struct{}, 1)}
