@@ -27,7 +27,6 @@ type pool struct {
 	once    sync.Once
 }
 
-
 func newPool(n int) *pool {
 	p := &pool{parked: make([]atomic.Bool, n), wake: make([]chan struct{}, n), done: make(chan struct{}, 1)}
 	for i := range n {
