@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -364,11 +365,9 @@ func (ar *Arena) NextSeq() uint64 { return ar.seq }
 // Config returns the configuration in force, defaults filled in.
 func (ar *Arena) Config() Config { return ar.cfg }
 
+// fnv64 is the 64-bit FNV-1a hash of s: the stream of an agent's PCG source.
 func fnv64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }

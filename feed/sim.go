@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -266,10 +267,7 @@ func (p *process) normal() float64 {
 
 // fnv1a is the 64-bit FNV-1a hash of s, the per-symbol PCG stream.
 func fnv1a(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }

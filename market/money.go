@@ -322,22 +322,24 @@ func (q Qty) MarshalJSON() ([]byte, error)   { return []byte(q.String()), nil }
 
 // UnmarshalJSON accepts a JSON number or a quoted decimal, exactly.
 func (m *Money) UnmarshalJSON(b []byte) error {
-	v, err := parseFixed(strings.Trim(string(b), `"`), MoneyDecimals)
-	if err != nil {
-		return fmt.Errorf("money %s: %w", b, err)
-	}
+	v, err := unmarshalFixed(b, MoneyDecimals, "money")
 	*m = Money(v)
-	return nil
+	return err
 }
 
 // UnmarshalJSON accepts a JSON number or a quoted decimal, exactly.
 func (q *Qty) UnmarshalJSON(b []byte) error {
-	v, err := parseFixed(strings.Trim(string(b), `"`), QtyDecimals)
-	if err != nil {
-		return fmt.Errorf("qty %s: %w", b, err)
-	}
+	v, err := unmarshalFixed(b, QtyDecimals, "qty")
 	*q = Qty(v)
-	return nil
+	return err
+}
+
+func unmarshalFixed(b []byte, decimals int, what string) (int64, error) {
+	v, err := parseFixed(strings.Trim(string(b), `"`), decimals)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", what, b, err)
+	}
+	return v, nil
 }
 
 // UnmarshalJSON accepts a JSON number or a quoted decimal, exactly.

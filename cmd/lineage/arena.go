@@ -129,11 +129,7 @@ func (r *recorder) Emit(e arena.Event) error {
 	}
 	r.counts[e.Type]++
 	if r.keepTrades && e.Trade != nil {
-		t := e.Trade
-		r.trades = append(r.trades, tradeRow{
-			Seq: e.Seq, Time: e.Time, Agent: t.Agent, Symbol: t.Symbol, Action: t.Action, Side: t.Side,
-			Qty: t.Qty, Price: t.Price, Fee: t.Fee, Realized: t.Realized, NetPnL: t.NetPnL, Reason: t.Reason,
-		})
+		r.trades = append(r.trades, tradeRow{Seq: e.Seq, Time: e.Time, TradeEvent: *e.Trade})
 	}
 	return nil
 }

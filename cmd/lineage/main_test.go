@@ -150,9 +150,9 @@ type jsonReport struct {
 		Symbols []string `json:"symbols"`
 	} `json:"config"`
 	Agents []struct {
-		Agent  string          `json:"agent_id"`
-		Equity json.RawMessage `json:"equity"`
-		Status string          `json:"status"`
+		Agent   string          `json:"agent_id"`
+		Capital json.RawMessage `json:"capital"`
+		Status  string          `json:"status"`
 	} `json:"agents"`
 	Trades []struct {
 		Agent string `json:"agent_id"`

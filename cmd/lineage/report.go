@@ -28,10 +28,9 @@ type report struct {
 	Births        int                 `json:"births"`
 	Deaths        int                 `json:"deaths"`
 	SkippedRows   int                 `json:"skipped_rows,omitempty"`
-	Agents        []agentSummary      `json:"agents"`
+	Agents        []arena.Standing    `json:"agents"`
 	Rounds        []arena.RoundWinner `json:"rounds"`
 	Trades        []tradeRow          `json:"trades,omitempty"`
-	counts        map[arena.EventType]int
 }
 
 type reportConfig struct {
@@ -45,45 +44,12 @@ type reportConfig struct {
 	MaxAgents   int             `json:"max_agents"`
 }
 
-// agentSummary is one leaderboard row.
-type agentSummary struct {
-	Rank         int          `json:"rank"`
-	Agent        string       `json:"agent_id"`
-	Strategy     string       `json:"strategy"`
-	Generation   int          `json:"generation"`
-	Parent       string       `json:"parent,omitempty"`
-	Status       arena.Status `json:"status"`
-	Cause        arena.Cause  `json:"cause,omitempty"`
-	Initial      market.Money `json:"initial_capital"`
-	Equity       market.Money `json:"equity"`
-	ROI          float64      `json:"roi"`
-	WinRate      float64      `json:"win_rate"`
-	Trades       int          `json:"trades"`
-	Fees         market.Money `json:"fees_paid"`
-	Scars        int          `json:"scars"`
-	MaxDrawdown  float64      `json:"max_drawdown"`
-	Sharpe       float64      `json:"sharpe"`
-	ProfitFactor float64      `json:"profit_factor"`
-	Trust        float64      `json:"trust"`
-	Tier         string       `json:"trust_tier"`
-	Children     int          `json:"children"`
-	RoundsWon    int          `json:"rounds_won"`
-}
-
-// tradeRow is one fill of the trade ledger.
+// tradeRow is one fill of the trade ledger: the trade event with its
+// sequence number and time.
 type tradeRow struct {
-	Seq      uint64        `json:"sequence"`
-	Time     time.Time     `json:"time"`
-	Agent    string        `json:"agent_id"`
-	Symbol   market.Symbol `json:"symbol"`
-	Action   string        `json:"action"`
-	Side     arena.Side    `json:"side"`
-	Qty      market.Qty    `json:"quantity"`
-	Price    market.Price  `json:"price"`
-	Fee      market.Money  `json:"fee"`
-	Realized market.Money  `json:"realized_pnl"`
-	NetPnL   market.Money  `json:"net_pnl"`
-	Reason   string        `json:"reason"`
+	Seq  uint64    `json:"sequence"`
+	Time time.Time `json:"time"`
+	arena.TradeEvent
 }
 
 func newReport(ar *arena.Arena, st *setup, rec *recorder) *report {
@@ -96,7 +62,7 @@ func newReport(ar *arena.Arena, st *setup, rec *recorder) *report {
 		},
 		Seed: cfg.Seed, Ticks: ar.Ticks(), AgentTicks: ar.AgentTicks(), LedgerHash: ar.LedgerHash(),
 		LedgerRecords: ar.LedgerRecords(), Births: rec.counts[arena.EventSpawn], Deaths: rec.counts[arena.EventDeath],
-		Rounds: ar.Winners(), Trades: rec.trades, counts: rec.counts,
+		Rounds: ar.Winners(), Trades: rec.trades,
 	}
 	if st.replay != nil {
 		r.SkippedRows = st.replay.Skipped()
@@ -104,18 +70,7 @@ func newReport(ar *arena.Arena, st *setup, rec *recorder) *report {
 	for _, c := range rec.counts {
 		r.Events += c
 	}
-	for _, s := range ar.Leaderboard() {
-		row := agentSummary{
-			Rank: s.Rank, Agent: s.ID, Strategy: s.Strategy, Generation: s.Generation, Parent: s.Parent,
-			Status: s.Status, Initial: s.Initial, Equity: s.Capital, ROI: s.ROI, WinRate: s.WinRate,
-			Trades: s.Trades, Fees: s.Fees, Scars: s.Scars, MaxDrawdown: s.MaxDrawdown, Sharpe: s.Sharpe,
-			ProfitFactor: s.ProfitFactor, Trust: s.Trust, Tier: s.Tier, Children: s.Children, RoundsWon: s.RoundsWon,
-		}
-		if s.Death != nil {
-			row.Cause = s.Death.Cause
-		}
-		r.Agents = append(r.Agents, row)
-	}
+	r.Agents = ar.Leaderboard()
 	if r.Rounds == nil {
 		r.Rounds = []arena.RoundWinner{}
 	}
@@ -147,8 +102,8 @@ func (r *report) writeCSV(w io.Writer) error {
 		cw.Write(leaderboardHeader)
 		for _, a := range r.Agents {
 			cw.Write([]string{
-				strconv.Itoa(a.Rank), a.Agent, a.Strategy, strconv.Itoa(a.Generation), a.Parent, string(a.Status),
-				string(a.Cause), a.Equity.String(), ftoa(a.ROI), ftoa(a.WinRate), strconv.Itoa(a.Trades), a.Fees.String(),
+				strconv.Itoa(a.Rank), a.ID, a.Strategy, strconv.Itoa(a.Generation), a.Parent, string(a.Status),
+				string(cause(a.AgentState)), a.Capital.String(), ftoa(a.ROI), ftoa(a.WinRate), strconv.Itoa(a.Trades), a.Fees.String(),
 				strconv.Itoa(a.Scars), ftoa(a.MaxDrawdown), ftoa(a.Sharpe), ftoa(a.ProfitFactor), ftoa(a.Trust), a.Tier,
 				strconv.Itoa(a.Children), strconv.Itoa(a.RoundsWon),
 			})
@@ -156,6 +111,13 @@ func (r *report) writeCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+func cause(a arena.AgentState) arena.Cause {
+	if a.Death == nil {
+		return ""
+	}
+	return a.Death.Cause
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
@@ -175,11 +137,11 @@ func (r *report) writeTable(w io.Writer) error {
 			break
 		}
 		status := string(a.Status)
-		if a.Cause != "" {
-			status += " (" + string(a.Cause) + ")"
+		if c := cause(a.AgentState); c != "" {
+			status += " (" + string(c) + ")"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%+.2f%%\t%.1f%%\t%d\t%d\t%.1f%%\t%.3f\t%.2f\t%.0f %s\t%s\t\n",
-			a.Rank, a.Agent, a.Strategy, a.Generation, a.Equity.Cents(), a.ROI*100, a.WinRate*100, a.Trades,
+			a.Rank, a.ID, a.Strategy, a.Generation, a.Capital.Cents(), a.ROI*100, a.WinRate*100, a.Trades,
 			a.Scars, a.MaxDrawdown*100, a.Sharpe, a.ProfitFactor, a.Trust, a.Tier, status)
 	}
 	if err := tw.Flush(); err != nil {
