@@ -61,7 +61,6 @@ type agent struct {
 	sinceSpawn            int // closed trades since the last spawn (or birth)
 	dead                  bool
 	death                 *DeathEvent
-	diedTick              int64
 	roundStart, roundPaid market.Money
 	roundsWon             int
 

@@ -166,7 +166,7 @@ func varyParams(spec StrategySpec, rng *rand.Rand, rate float64) Params {
 	for range 8 {
 		p := make(Params, len(spec.Defaults))
 		for _, k := range sortedKeys(spec.Defaults) {
-			p[k] = float64(spec.Defaults[k] * (1 + float64(rate*(2*rng.Float64()-1))))
+			p[k] = float64(spec.Defaults[k] * (1 + float64(rate*(float64(2*rng.Float64())-1))))
 		}
 		p = spec.clamp(p)
 		if _, err := spec.New(p, 1); err == nil {

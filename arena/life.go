@@ -75,7 +75,6 @@ func (a *agent) die(t *tickCtx, cause Cause) {
 		}
 	}
 	eq := a.equity()
-	a.diedTick = t.tick
 	a.wantSpawn = false
 	a.death = &DeathEvent{
 		Agent: a.id, Cause: cause, Equity: eq, Peak: a.peak, Scars: len(a.scars),

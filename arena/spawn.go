@@ -92,7 +92,7 @@ func mutate(spec StrategySpec, p Params, rate float64, rng *rand.Rand) Params {
 		return out
 	}
 	for _, k := range sortedKeys(p) {
-		out[k] = float64(p[k] * (1 + float64(rate*(2*rng.Float64()-1))))
+		out[k] = float64(p[k] * (1 + float64(rate*(float64(2*rng.Float64())-1))))
 	}
 	return spec.clamp(out)
 }

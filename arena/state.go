@@ -151,14 +151,17 @@ func (a *agent) trust(cfg *Config) float64 {
 	if a.closed >= 2 {
 		n := float64(a.closed)
 		mean := a.tradeRet / n
-		sd := math.Sqrt(max(0, a.tradeRetSq/n-mean*mean))
+		sd := math.Sqrt(max(0, a.tradeRetSq/n-float64(mean*mean)))
 		cons = 0
 		if m := math.Abs(mean); m+sd > 0 {
 			cons = 1 / (1 + sd/(m+1e-12))
 		}
 	}
 	health := 1 - float64(len(a.scars))/MaxScars
-	return math.Round((35*a.winRate()+25*dd+20*cons+20*health)*100) / 100
+	// Each product is rounded on its own (no fused multiply-add), so the
+	// score is the same on every machine.
+	score := float64(35*a.winRate()) + float64(25*dd) + float64(20*cons) + float64(20*health)
+	return math.Round(float64(score*100)) / 100
 }
 
 // Trust tiers, contiguous: Gold ≥ 80, Silver ≥ 60, Bronze ≥ 40, else none.

@@ -58,6 +58,9 @@ func runArena(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer ar.Close()
+	if st.drawnSeed {
+		fmt.Fprintf(env.Stderr, "seed %d\n", st.cfg.Seed)
+	}
 
 	src := st.src
 	var prog *progress

@@ -64,6 +64,9 @@ type setup struct {
 	replay  *feed.Replay // nil for sim
 	feed    string
 	symbols []market.Symbol
+	// drawnSeed is set when no seed was given: the command announces the
+	// one drawn once the run starts, so it can be repeated.
+	drawnSeed bool
 }
 
 func (s *setup) Close() error {
@@ -82,9 +85,6 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 	seed, err := parseSeed(f.seed)
 	if err != nil {
 		return nil, err
-	}
-	if f.seed == "" {
-		fmt.Fprintf(env.Stderr, "seed %d\n", seed)
 	}
 	switch {
 	case given["agents"] && f.agents <= 0:
@@ -166,6 +166,7 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 	default:
 		s.roster = arena.DefaultRoster()
 	}
+	s.drawnSeed = f.seed == ""
 	return s, nil
 }
 
