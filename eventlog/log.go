@@ -1,0 +1,243 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Options configure Open. The zero value is the documented defaults.
+type Options struct {
+	// SegmentBytes starts a new segment once the current one reaches this
+	// size. Default 64 MiB.
+	SegmentBytes int64
+	// Logger receives the repair notice of a torn tail; nil discards it.
+	Logger *slog.Logger
+}
+
+// DefaultSegmentBytes is the size at which a new segment starts.
+const DefaultSegmentBytes = 64 << 20
+
+// maxBuffered bounds the bytes appended but not yet written: past it,
+// Append writes them out (still not durable until Sync).
+const maxBuffered = 4 << 20
+
+// Log is an open event log. Append and Sync are for one writer goroutine;
+// Durable, Last and Iter may be called from any goroutine. An event is
+// durable — and may be acknowledged — once a Sync that began after its
+// Append has returned nil. A failed write or fsync makes the Log refuse
+// every later Append and Sync with the same error: what was written and not
+// synced is a torn tail that the next Open truncates, so the log on disk is
+// never left corrupt.
+type Log struct {
+	dir  string
+	opts Options
+
+	mu      sync.Mutex
+	seg     *os.File
+	segs    []segment
+	size    int64 // bytes of the current segment, buffered ones included
+	buf     []byte
+	next    uint64 // sequence of the next record
+	last    [32]byte
+	durable uint64 // records [0, durable) are on disk and synced
+	err     error  // sticky write failure, or ErrClosed
+}
+
+// Open opens the log in dir, creating dir (mode 0700) and the log if
+// needed. It reads every record, checking checksums, hashes and the chain.
+// A torn tail — an incomplete or garbled last write, with no good record
+// after it — is truncated, and the repair is logged. Damage anywhere else is
+// an error wrapping ErrCorrupt that names the record: a broken history is
+// never repaired silently.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	res, err := scan(dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open event log %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: opts, segs: res.segs, next: res.next, last: res.last, durable: res.next}
+	if len(l.segs) == 0 {
+		if err := l.newSegment(); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	cur := l.segs[len(l.segs)-1]
+	f, err := os.OpenFile(cur.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	if res.tornAt >= 0 {
+		if err := f.Truncate(res.tornAt); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open event log: repair torn tail: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open event log: repair torn tail: %w", err)
+		}
+		opts.Logger.Warn("event log torn tail repaired", "segment", filepath.Base(cur.path),
+			"offset", res.tornAt, "bytes_dropped", res.tornSize, "last_sequence", int64(res.next)-1, "defect", res.tornWhy.Error())
+	}
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	l.seg, l.size = f, end
+	return l, nil
+}
+
+// newSegment starts a segment whose first record is l.next, and makes its
+// name durable in the directory.
+func (l *Log) newSegment() error {
+	path := filepath.Join(l.dir, segmentName(l.next))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("event log: new segment: %w", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		return fmt.Errorf("event log: new segment: %w", err)
+	}
+	if l.seg != nil {
+		l.seg.Close()
+	}
+	l.seg, l.size = f, 0
+	l.segs = append(l.segs, segment{first: l.next, path: path})
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Append adds a record with the next sequence number (see Last) and the
+// previous record's hash, and returns its hash. The record is buffered: it
+// is durable only after Sync.
+func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return [32]byte{}, l.err
+	}
+	if seq != l.next {
+		return [32]byte{}, fmt.Errorf("event log: append %d: the next sequence is %d", seq, l.next)
+	}
+	if l.size >= l.opts.SegmentBytes && l.size > 0 {
+		if err := l.flush(true); err != nil {
+			return [32]byte{}, err
+		}
+		if err := l.newSegment(); err != nil {
+			return [32]byte{}, l.fail(err)
+		}
+	}
+	r := Record{Seq: seq, Time: t, Type: typ, Payload: payload, Prev: l.last}
+	before := len(l.buf)
+	buf, err := r.encode(l.buf)
+	if err != nil {
+		l.buf = buf[:before]
+		return [32]byte{}, err
+	}
+	l.buf = buf
+	l.size += int64(len(l.buf) - before)
+	l.next++
+	l.last = r.Hash
+	if len(l.buf) >= maxBuffered {
+		if err := l.flush(false); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	return r.Hash, nil
+}
+
+// Sync writes out everything appended and fsyncs it. When it returns nil,
+// every record appended before the call is durable.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	return l.flush(true)
+}
+
+// flush writes the buffer and, if sync, fsyncs the segment. A failure is
+// sticky. Called with l.mu held.
+func (l *Log) flush(sync bool) error {
+	if len(l.buf) > 0 {
+		if _, err := l.seg.Write(l.buf); err != nil {
+			return l.fail(fmt.Errorf("event log: write: %w", err))
+		}
+		l.buf = l.buf[:0]
+	}
+	if sync && l.durable < l.next {
+		if err := l.seg.Sync(); err != nil {
+			return l.fail(fmt.Errorf("event log: fsync: %w", err))
+		}
+		l.durable = l.next
+	}
+	return nil
+}
+
+func (l *Log) fail(err error) error {
+	l.err = err
+	return err
+}
+
+// Durable is the number of durable records: sequence numbers below it are
+// on disk and synced.
+func (l *Log) Durable() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.durable
+}
+
+// Last returns the sequence number the next record must have and the hash
+// of the last record (zero for an empty log).
+func (l *Log) Last() (next uint64, hash [32]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next, l.last
+}
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Close syncs what was appended and closes the log. It is idempotent; a
+// sync failure is returned.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if errors.Is(l.err, ErrClosed) {
+		return nil
+	}
+	var err error
+	if l.err == nil {
+		err = l.flush(true)
+	}
+	if cerr := l.seg.Close(); err == nil {
+		err = cerr
+	}
+	l.err = ErrClosed
+	return err
+}

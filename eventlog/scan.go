@@ -1,0 +1,225 @@
+package eventlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+const segExt = ".seg"
+
+// segment is one file of the log.
+type segment struct {
+	first uint64 // sequence number of its first record
+	path  string
+}
+
+func segmentName(first uint64) string { return fmt.Sprintf("%020d%s", first, segExt) }
+
+// listSegments returns dir's segments in sequence order. A file with the
+// segment extension but a malformed name is an error: someone put it there.
+func listSegments(dir string) ([]segment, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, segExt) {
+			continue
+		}
+		base := strings.TrimSuffix(name, segExt)
+		first, err := strconv.ParseUint(base, 10, 64)
+		if err != nil || len(base) != 20 {
+			return nil, fmt.Errorf("%w: unexpected file %s", ErrCorrupt, filepath.Join(dir, name))
+		}
+		segs = append(segs, segment{first: first, path: filepath.Join(dir, name)})
+	}
+	slices.SortFunc(segs, func(a, b segment) int {
+		switch {
+		case a.first < b.first:
+			return -1
+		case a.first > b.first:
+			return 1
+		}
+		return 0
+	})
+	return segs, nil
+}
+
+// frameReader reads frames from one segment file.
+type frameReader struct {
+	r    *bufio.Reader
+	off  int64 // offset of the next frame
+	body []byte
+}
+
+func newFrameReader(f io.Reader) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(f, 256<<10)}
+}
+
+// errTorn marks a frame that is incomplete or fails its checksum: what a
+// write cut short by a crash leaves behind.
+var errTorn = errors.New("torn or garbled frame")
+
+// next reads the next frame and returns its decoded record, io.EOF at a
+// clean end of file, or an error wrapping errTorn (bad frame) or another
+// error (a record whose checksum holds but whose hash does not). The
+// record's payload is only valid until the next call.
+func (fr *frameReader) next() (Record, error) {
+	var hdr [frameHeader]byte
+	n, err := io.ReadFull(fr.r, hdr[:])
+	switch {
+	case err == io.EOF:
+		return Record{}, io.EOF
+	case err == io.ErrUnexpectedEOF:
+		return Record{}, fmt.Errorf("%w: %d-byte frame header", errTorn, n)
+	case err != nil:
+		return Record{}, err
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	sum := binary.BigEndian.Uint32(hdr[4:])
+	if size < bodyFixed+1 || size > maxBody {
+		return Record{}, fmt.Errorf("%w: frame length %d", errTorn, size)
+	}
+	if cap(fr.body) < int(size) {
+		fr.body = make([]byte, size)
+	}
+	body := fr.body[:size]
+	if n, err := io.ReadFull(fr.r, body); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return Record{}, fmt.Errorf("%w: %d of %d body bytes", errTorn, n, size)
+		}
+		return Record{}, err
+	}
+	if crc32.Checksum(body, castagnoli) != sum {
+		return Record{}, fmt.Errorf("%w: checksum mismatch", errTorn)
+	}
+	rec, err := decodeBody(body)
+	if err != nil {
+		return Record{}, err
+	}
+	fr.off += frameHeader + int64(size)
+	return rec, nil
+}
+
+// chain checks that records follow each other: consecutive sequence
+// numbers, each pointing at its predecessor's hash.
+type chain struct {
+	next uint64
+	last [32]byte
+}
+
+func (c *chain) check(r Record) error {
+	if r.Seq != c.next {
+		return fmt.Errorf("%w: record %d where %d was expected", ErrCorrupt, r.Seq, c.next)
+	}
+	if r.Prev != c.last {
+		return fmt.Errorf("%w: record %d does not point at record %d's hash", ErrCorrupt, r.Seq, r.Seq-1)
+	}
+	c.next++
+	c.last = r.Hash
+	return nil
+}
+
+// scanResult is what walking a log found.
+type scanResult struct {
+	chain
+	segs     []segment
+	tornAt   int64 // offset in the last segment where a torn tail starts; -1 if none
+	tornSize int64 // bytes from tornAt to the end of the last segment
+	tornWhy  error
+}
+
+// scan walks every segment of dir, checking frames, hashes and the chain.
+// visit, if not nil, sees every good record in order. A bad frame at the
+// end of the last segment, with no good frame after it, is a torn tail:
+// reported in the result, not an error. Any other defect is an error
+// wrapping ErrCorrupt that names the sequence number and file.
+func scan(dir string, visit func(Record) error) (*scanResult, error) {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &scanResult{segs: segs, tornAt: -1}
+	for i, sg := range segs {
+		if sg.first != res.next {
+			return nil, fmt.Errorf("%w: segment %s starts at %d where %d was expected", ErrCorrupt, filepath.Base(sg.path), sg.first, res.next)
+		}
+		last := i == len(segs)-1
+		if err := scanSegment(sg, last, res, visit); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func scanSegment(sg segment, last bool, res *scanResult, visit func(Record) error) error {
+	f, err := os.Open(sg.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fr := newFrameReader(f)
+	for {
+		rec, err := fr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if errors.Is(err, errTorn) {
+			st, serr := f.Stat()
+			if serr != nil {
+				return serr
+			}
+			if !last || goodFrameAfter(sg.path, fr.off+1) {
+				return fmt.Errorf("%w: %s at offset %d, after record %d: %v", ErrCorrupt, filepath.Base(sg.path), fr.off, int64(res.next)-1, err)
+			}
+			res.tornAt, res.tornSize, res.tornWhy = fr.off, st.Size()-fr.off, err
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, filepath.Base(sg.path), fr.off, err)
+		}
+		if err := res.check(rec); err != nil {
+			return fmt.Errorf("%w (in %s)", err, filepath.Base(sg.path))
+		}
+		if visit != nil {
+			if err := visit(rec); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// goodFrameAfter reports whether any offset at or after from in path starts
+// a frame whose checksum holds. A crash tears only the end of what was being
+// written; a good record after a bad one means the damage is in the middle
+// of history, which must not be truncated away.
+func goodFrameAfter(path string, from int64) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || from >= int64(len(b)) {
+		return false
+	}
+	for off := from; off+frameHeader+bodyFixed < int64(len(b)); off++ {
+		size := int64(binary.BigEndian.Uint32(b[off:]))
+		if size < bodyFixed+1 || size > maxBody || off+frameHeader+size > int64(len(b)) {
+			continue
+		}
+		body := b[off+frameHeader : off+frameHeader+size]
+		if crc32.Checksum(body, castagnoli) == binary.BigEndian.Uint32(b[off+4:]) {
+			if _, err := decodeBody(body); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
