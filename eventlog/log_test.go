@@ -25,7 +25,9 @@ func mustOpen(t testing.TB, dir string, opts Options) *Log {
 	return l
 }
 
-func payload(seq uint64) []byte { return fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, seq, strings.Repeat("x", int(seq%50))) }
+func payload(seq uint64) []byte {
+	return fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, seq, strings.Repeat("x", int(seq%50)))
+}
 
 // appendN appends records next..next+n-1 and syncs.
 func appendN(t testing.TB, l *Log, n int) {
