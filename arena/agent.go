@@ -2,6 +2,7 @@ package arena
 
 import (
 	"math/rand/v2"
+	"time"
 
 	"github.com/lineage-arena/lineage/market"
 )
@@ -26,6 +27,7 @@ type agent struct {
 	children   int
 	bornTick   int64
 	bornSeq    uint64
+	bornTime   time.Time // founders: the first tick's time
 
 	rng *rand.Rand // slippage draws
 

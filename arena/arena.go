@@ -164,7 +164,7 @@ func (ar *Arena) newAgent(id string, spec *StrategySpec, params Params, capital 
 		initial: capital, cash: capital, peak: capital, scarRef: capital, prevEquity: capital,
 		pos: make([]position, n), pend: make([]order, n),
 		costMul: market.RateScale, levMul: market.RateScale,
-		bornTick: ar.ticks, bornSeq: ar.seq, roundStart: capital,
+		bornTick: ar.ticks, bornSeq: ar.seq, bornTime: ar.lastTime, roundStart: capital,
 	}
 	a.trough = capital
 	a.applyRates(&ar.cfg)
@@ -196,6 +196,11 @@ func (ar *Arena) Step(tk market.Tick) error {
 	case tk.Time.Before(ar.lastTime):
 		return fmt.Errorf("%w: %s at %s is before the previous tick at %s", ErrTick, tk.Symbol,
 			tk.Time.Format(time.RFC3339Nano), ar.lastTime.Format(time.RFC3339Nano))
+	}
+	if ar.ticks == 0 {
+		for _, a := range ar.active {
+			a.bornTime = tk.Time
+		}
 	}
 	ar.lastTime = tk.Time
 	prev := ar.marks[s]

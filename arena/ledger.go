@@ -74,6 +74,3 @@ func (ar *Arena) LedgerHash() string { return hex.EncodeToString(ar.ledger.Sum(n
 
 // LedgerRecords is the number of records folded into LedgerHash.
 func (ar *Arena) LedgerRecords() int64 { return ar.ledgerRecs }
-
-// MarshalText writes "long", "short" or "flat".
-func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

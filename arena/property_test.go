@@ -1,6 +1,8 @@
 package arena
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -180,5 +182,35 @@ func TestRounds(t *testing.T) {
 	}
 	if won != 3 {
 		t.Errorf("rounds won add up to %d, want 3", won)
+	}
+}
+
+// Events survive a JSON round trip byte for byte: the event log stores
+// them as JSON and a restart compares what it recomputes with what it
+// stored.
+func TestEventsRoundTripThroughJSON(t *testing.T) {
+	c := &collect{}
+	ar := mustArena(t, Config{Seed: 4, AgentEvery: 300, RoundTicks: 400}, GenerateRoster(30, 4), c)
+	mustRun(t, ar, newWalk(4, 20000), 0)
+	seen := map[EventType]bool{}
+	for _, e := range c.events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatalf("seq %d: %v", e.Seq, err)
+		}
+		var back Event
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("seq %d: decode %s: %v", e.Seq, b, err)
+		}
+		again, _ := json.Marshal(back)
+		if !bytes.Equal(b, again) {
+			t.Fatalf("seq %d: round trip changed\n%s\n%s", e.Seq, b, again)
+		}
+		seen[e.Type] = true
+	}
+	for _, typ := range []EventType{EventMarket, EventAgent, EventTrade, EventScar, EventDeath, EventSpawn, EventRound} {
+		if !seen[typ] {
+			t.Errorf("no %s event in the run: the round trip was not tested for it", typ)
+		}
 	}
 }

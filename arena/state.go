@@ -69,6 +69,7 @@ type AgentState struct {
 	Positions []PositionState `json:"positions,omitempty"`
 	BornTick  int64           `json:"born_tick"`
 	BornSeq   uint64          `json:"born_sequence"`
+	BornTime  time.Time       `json:"born_time"`
 	Death     *DeathEvent     `json:"death,omitempty"`
 	Params    Params          `json:"params"`
 }
@@ -91,7 +92,7 @@ func (ar *Arena) snapshot(a *agent) AgentState {
 		Trades: a.closed, Fills: a.fills, Wins: a.wins, WinRate: a.winRate(), Scars: len(a.scars),
 		ScarLog: slices.Clone(a.scars), ROI: a.roi(), MaxDrawdown: a.maxDD.Float64(), Sharpe: a.sharpe(),
 		ProfitFactor: a.profitFactor(), Children: a.children, RoundsWon: a.roundsWon,
-		BornTick: a.bornTick, BornSeq: a.bornSeq, Death: a.death, Params: copyParams(a.params),
+		BornTick: a.bornTick, BornSeq: a.bornSeq, BornTime: a.bornTime, Death: a.death, Params: copyParams(a.params),
 	}
 	st.Trust = a.trust(&ar.cfg)
 	st.Tier = TrustTier(st.Trust)

@@ -127,3 +127,21 @@ func findSpec(specs []StrategySpec, name string) (StrategySpec, error) {
 	}
 	return StrategySpec{}, fmt.Errorf("%w: unknown strategy %q (known: %s)", ErrStrategy, name, strings.Join(names, ", "))
 }
+
+// MarshalText writes "long", "short" or "flat".
+func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads "long", "short" or "flat".
+func (s *Side) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "long":
+		*s = Long
+	case "short":
+		*s = Short
+	case "flat":
+		*s = Flat
+	default:
+		return fmt.Errorf("side %q: want long, short or flat", b)
+	}
+	return nil
+}

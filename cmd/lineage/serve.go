@@ -2,27 +2,37 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/eventlog"
 	"github.com/lineage-arena/lineage/market"
 )
 
 const serveAbout = `lineage serve: run the arena live, one market step every --tick-interval.
-This build runs the engine and logs what happens (trades at debug level; scars,
-deaths, births and rounds at info). The event log, the WebSocket hub on :9001
-and the metrics on :9184 arrive with the issues that build them.`
+Every event is appended to the hash-chained event log in --data-dir and made
+durable before anything else sees it; started again on the same data dir,
+serve rebuilds the arena from the log and carries on where it stopped, the
+dead still dead. This build logs what happens (trades at debug level; scars,
+deaths, births and rounds at info); the WebSocket hub on :9001 and the metrics
+on :9184 arrive with the issues that build them.`
 
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("serve", env, serveAbout)
 	var af arenaFlags
 	af.register(fs)
 	interval := fs.Duration("tick-interval", 5*time.Second, "how often a market step is taken")
-	agentEvery := fs.Duration("agent-interval", 10*time.Second, "how often every agent's state is logged")
+	agentEvery := fs.Duration("agent-interval", 10*time.Second, "how often every agent's state is emitted")
+	dataDir := fs.String("data-dir", ".lineage", "directory of the event log and the graveyard")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
@@ -36,29 +46,165 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
 	af.simInterval = *interval
-	st, err := af.resolve(fs, env, time.Now().UTC().Truncate(time.Second))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ar, err := arena.New(st.cfg, st.roster, logSink(log))
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	log.Info("arena started", "feed", st.feed, "symbols", joinSymbols(st.symbols), "agents", len(st.roster),
-		"seed", st.cfg.Seed, "tick_interval", *interval)
 
-	src := &paced{src: st.src, every: time.NewTicker(*interval)}
-	defer src.every.Stop()
-	states := time.NewTicker(*agentEvery)
-	defer states.Stop()
+	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	h := &history{log: l}
+	run, err := startRun(fs, env, &af, l, h, log)
+	if err != nil {
+		return err
+	}
+	defer run.close()
+	h.observers = append(h.observers, logEvent(log))
+	return run.loop(ctx, h, *interval, *agentEvery, log)
+}
+
+// liveRun is an arena with its feed, fresh or rebuilt from a data dir.
+type liveRun struct {
+	ar    *arena.Arena
+	st    *setup
+	src   arena.TickSource
+	clock func() time.Time
+}
+
+func (r *liveRun) close() {
+	r.ar.Close()
+	r.st.Close()
+}
+
+// startRun founds a new run in an empty log (record 0 is its genesis), or
+// rebuilds the run the log holds: same configuration and roster, the logged
+// ticks replayed through the arena and checked event by event, the feed
+// fast-forwarded past the ticks already taken.
+func startRun(fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *history, log *slog.Logger) (*liveRun, error) {
+	next, _ := l.Last()
+	if next == 0 {
+		st, err := af.resolve(fs, env, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		st.cfg.FirstSeq = 1
+		ar, err := arena.New(st.cfg, st.roster, h)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		now := time.Now().UTC()
+		g := newGenesis(ar.Config(), st.feed, st.roster, now)
+		g.Replay, g.ReplaySymbol, g.Lenient = af.replay, af.replaySym, af.lenient
+		payload, err := json.Marshal(g)
+		if err == nil {
+			_, err = l.Append(0, now, genesisType, payload)
+		}
+		if err == nil {
+			err = l.Sync()
+		}
+		if err != nil {
+			ar.Close()
+			st.Close()
+			return nil, fmt.Errorf("write genesis record: %w", err)
+		}
+		log.Info("arena founded", "data_dir", filepath.Dir(l.Dir()), "feed", st.feed, "symbols", joinSymbols(st.symbols),
+			"agents", len(st.roster), "seed", st.cfg.Seed)
+		return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now}, nil
+	}
+
+	g, err := readGenesis(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.adopt(fs, af); err != nil {
+		return nil, err
+	}
+	st, err := af.resolve(fs, env, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	rp := &replayer{it: l.Iter(1), h: h}
+	sink := &switchSink{to: rp}
+	ar, err := arena.New(g.config(), g.Roster, sink)
+	if err == nil {
+		err = replay(ar, rp)
+		rp.it.Close()
+	}
+	if err == nil {
+		sink.to = h
+		err = h.Commit()
+	}
+	if err != nil {
+		if ar != nil {
+			ar.Close()
+		}
+		st.Close()
+		return nil, fmt.Errorf("rebuild from %s: %w", l.Dir(), err)
+	}
+	// The feed is deterministic from the genesis: skip what was taken.
+	for range ar.Ticks() {
+		if _, err := st.src.Next(context.Background()); err != nil {
+			ar.Close()
+			st.Close()
+			return nil, fmt.Errorf("fast-forward the %s feed past %d ticks: %w", g.Feed, ar.Ticks(), err)
+		}
+	}
+	log.Info("arena resumed", "data_dir", filepath.Dir(l.Dir()), "next_sequence", ar.NextSeq(), "ticks", ar.Ticks(),
+		"living", ar.Living(), "completed_events", rp.appends, "rebuild", time.Since(started).Round(time.Millisecond),
+		"seed", g.Seed, "ledger_hash", ar.LedgerHash())
+	return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now}, nil
+}
+
+// adopt makes the flags describe the stored run. A flag given explicitly
+// that contradicts it is a usage error: a data dir holds one run.
+func (g genesis) adopt(fs *flag.FlagSet, af *arenaFlags) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	conflict := func(name, have string) error {
+		return usagef("--%s: the data dir holds a run with %s %s; use another --data-dir for a new run", name, name, have)
+	}
+	if given["seed"] && af.seed != strconv.FormatUint(g.Seed, 10) {
+		return conflict("seed", strconv.FormatUint(g.Seed, 10))
+	}
+	if given["feed"] && af.feed != g.Feed {
+		return conflict("feed", g.Feed)
+	}
+	if given["symbols"] && af.symbols != joinSymbols(g.Symbols) {
+		return conflict("symbols", joinSymbols(g.Symbols))
+	}
+	for _, name := range []string{"agents", "roster", "round-ticks", "fee-bps", "slippage-bps", "leverage", "max-agents"} {
+		if given[name] {
+			return usagef("--%s: the data dir holds a run whose rules and roster are fixed; use another --data-dir for a new run", name)
+		}
+	}
+	af.seed = strconv.FormatUint(g.Seed, 10)
+	af.feed, af.symbols = g.Feed, joinSymbols(g.Symbols)
+	af.replay, af.replaySym, af.lenient = g.Replay, g.ReplaySymbol, g.Lenient
+	af.agents, af.roster = 0, ""
+	return nil
+}
+
+// switchSink forwards to a sink that can change between ticks: the
+// replayer while a run is rebuilt, the history afterwards.
+type switchSink struct{ to arena.Sink }
+
+func (s *switchSink) Emit(e arena.Event) error { return s.to.Emit(e) }
+
+// loop takes a market step every interval and every agent's state every
+// agentEvery, committing the events of each before the next, until ctx is
+// done.
+func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery time.Duration, log *slog.Logger) error {
 	// The feed reader blocks on the pacing clock; it is stopped and waited
-	// for before serve returns, whatever ends it.
+	// for before loop returns, whatever ends it.
 	ctx, cancel := context.WithCancel(ctx)
 	var reader sync.WaitGroup
 	defer reader.Wait()
 	defer cancel()
+	src := &paced{src: r.src, every: time.NewTicker(interval), clock: r.clock}
+	defer src.every.Stop()
+	states := time.NewTicker(agentEvery)
+	defer states.Stop()
 	ticks := make(chan market.Tick)
 	errc := make(chan error, 1)
 	reader.Add(1)
@@ -78,32 +224,59 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 	}()
+	last := time.Time{}
 	for {
+		var err error
 		select {
 		case tk := <-ticks:
-			if err := ar.Step(tk); err != nil {
-				return err
+			// A clock stepped back must not stop the arena: time never
+			// runs backwards in the log.
+			if tk.Time.Before(last) {
+				tk.Time = last
 			}
+			last = tk.Time
+			err = r.ar.Step(tk)
 		case now := <-states.C:
-			if err := ar.EmitAgentStates(now.UTC()); err != nil {
+			at := now.UTC()
+			if at.Before(last) {
+				at = last
+			}
+			err = r.ar.EmitAgentStates(at)
+		case <-ctx.Done():
+			if err := h.Commit(); err != nil {
 				return err
 			}
+			log.Info("shutting down", "ticks", r.ar.Ticks(), "next_sequence", r.ar.NextSeq(), "ledger_hash", r.ar.LedgerHash())
+			return nil
 		case err := <-errc:
-			if errors.Is(err, context.Canceled) {
-				log.Info("shutting down", "ticks", ar.Ticks(), "next_sequence", ar.NextSeq(), "ledger_hash", ar.LedgerHash())
-				return nil
+			if errors.Is(err, io.EOF) {
+				log.Info("feed ended: no more ticks; agent states go on", "ticks", r.ar.Ticks())
+				errc = nil
+				continue
+			}
+			if ctx.Err() != nil {
+				continue // shutting down: the ctx case commits
 			}
 			return fmt.Errorf("feed: %w", err)
+		}
+		if err == nil {
+			err = h.Commit()
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// paced releases a source's ticks one time step per tick of every: ticks
-// that share a timestamp (one sim step) go out together.
+// paced releases a source's ticks one time step per tick of every, and
+// stamps them with the clock at release: ticks that share a source
+// timestamp (one sim step) go out together with one time.
 type paced struct {
 	src   arena.TickSource
 	every *time.Ticker
-	last  time.Time
+	clock func() time.Time
+	last  time.Time // source time of the previous tick
+	stamp time.Time
 }
 
 func (p *paced) Next(ctx context.Context) (market.Tick, error) {
@@ -111,21 +284,26 @@ func (p *paced) Next(ctx context.Context) (market.Tick, error) {
 	if err != nil {
 		return tk, err
 	}
-	if !p.last.IsZero() && !tk.Time.Equal(p.last) {
-		select {
-		case <-p.every.C:
-		case <-ctx.Done():
-			return market.Tick{}, ctx.Err()
+	if p.stamp.IsZero() || !tk.Time.Equal(p.last) {
+		if !p.stamp.IsZero() {
+			select {
+			case <-p.every.C:
+			case <-ctx.Done():
+				return market.Tick{}, ctx.Err()
+			}
 		}
+		p.stamp = p.clock().UTC()
 	}
 	p.last = tk.Time
+	tk.Time = p.stamp
 	return tk, nil
 }
 
-// logSink logs the arena's events: what changes a life at info, trades and
+// logEvent logs durable events: what changes a life at info, trades and
 // agent states at debug, ticks not at all.
-func logSink(log *slog.Logger) arena.Sink {
-	return arena.SinkFunc(func(e arena.Event) error {
+func logEvent(log *slog.Logger) func(committed) {
+	return func(c committed) {
+		e := c.event
 		switch {
 		case e.Trade != nil:
 			t := e.Trade
@@ -144,6 +322,5 @@ func logSink(log *slog.Logger) arena.Sink {
 		case e.Round != nil:
 			log.Info("round", "seq", e.Seq, "round", e.Round.Number, "winner", e.Round.Winner, "return", e.Round.WinnerReturn)
 		}
-		return nil
-	})
+	}
 }

@@ -8,51 +8,94 @@ import (
 	"testing"
 )
 
-// signalWriter collects output and closes seen once it contains want.
-type signalWriter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	seen chan struct{}
-	once sync.Once
+// logWatcher collects a server's log output and lets a test wait for a
+// line to appear.
+type logWatcher struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // capacity 1: a write happened
 }
 
-func (w *signalWriter) Write(p []byte) (int, error) {
+func newLogWatcher() *logWatcher { return &logWatcher{changed: make(chan struct{}, 1)} }
+
+func (w *logWatcher) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if strings.Contains(w.buf.String(), w.want) {
-		w.once.Do(func() { close(w.seen) })
+	w.mu.Unlock()
+	select {
+	case w.changed <- struct{}{}:
+	default:
 	}
 	return len(p), nil
 }
 
-func (w *signalWriter) String() string {
+func (w *logWatcher) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
 
-func TestServeRunsRoundsAndStopsCleanly(t *testing.T) {
+// waitFor blocks until the output contains want, or the server exits.
+func (w *logWatcher) waitFor(t *testing.T, want string, exited <-chan int) {
+	t.Helper()
+	for !strings.Contains(w.String(), want) {
+		select {
+		case <-w.changed:
+		case code := <-exited:
+			t.Fatalf("server exited %d before logging %q:\n%s", code, want, w.String())
+		}
+	}
+}
+
+// server is a `lineage serve` running in-process.
+type server struct {
+	logs   *logWatcher
+	cancel context.CancelFunc
+	exited chan int
+}
+
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	logs := &signalWriter{want: "msg=round", seen: make(chan struct{})}
-	env := &Env{Stdout: &bytes.Buffer{}, Stderr: logs, Getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, env, []string{"serve", "--seed", "5", "--tick-interval", "1ms", "--round-ticks", "25"})
-	}()
-	select {
-	case <-logs.seen:
-	case code := <-done:
-		t.Fatalf("serve exited %d before a round:\n%s", code, logs.String())
+	s := &server{logs: newLogWatcher(), cancel: cancel, exited: make(chan int, 1)}
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: s.logs, Getenv: func(string) string { return "" }}
+	go func() { s.exited <- run(ctx, env, append([]string{"serve"}, args...)) }()
+	t.Cleanup(cancel)
+	return s
+}
+
+// stop cancels the server as SIGINT would and returns its exit code.
+func (s *server) stop() int {
+	s.cancel()
+	return <-s.exited
+}
+
+// field returns the value of key=value in the last line containing msg.
+func field(t *testing.T, logs, msg, key string) string {
+	t.Helper()
+	var line string
+	for l := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(l, msg) {
+			line = l
+		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d after SIGINT-like cancel:\n%s", code, logs.String())
+	for kv := range strings.FieldsSeq(line) {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
 	}
-	out := logs.String()
-	for _, want := range []string{"msg=\"arena started\"", "seed=5", "winner=", "msg=\"shutting down\"", "ledger_hash="} {
+	t.Fatalf("no %s= in the %q line of:\n%s", key, msg, logs)
+	return ""
+}
+
+func TestServeRunsRoundsAndStopsCleanly(t *testing.T) {
+	s := startServer(t, "--data-dir", t.TempDir(), "--seed", "5", "--tick-interval", "1ms", "--round-ticks", "25")
+	s.logs.waitFor(t, "msg=round", s.exited)
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d after SIGINT-like cancel:\n%s", code, s.logs)
+	}
+	out := s.logs.String()
+	for _, want := range []string{"msg=\"arena founded\"", "seed=5", "winner=", "msg=\"shutting down\"", "ledger_hash="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve log lacks %q:\n%s", want, out)
 		}
