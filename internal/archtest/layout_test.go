@@ -19,6 +19,7 @@ var allowed = map[string][]string{
 	"arena":             {"market"},
 	"feed":              {"market"},
 	"eventlog":          {"market", "arena"},
+	"graveyard":         {"market", "arena"},
 	"hub":               {"market", "arena"},
 	"internal/web":      {"market", "arena"},
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub"},
