@@ -155,7 +155,7 @@ type replayer struct {
 	peeked  *eventlog.Record
 	h       *history
 	appends int
-	err     error
+	deaths  []committed // every death replayed or appended, with its record's hash
 }
 
 func (r *replayer) peek() (*eventlog.Record, error) {
@@ -174,7 +174,13 @@ func (r *replayer) Emit(e arena.Event) error {
 	rec, err := r.peek()
 	if errors.Is(err, io.EOF) {
 		r.appends++
-		return r.h.Emit(e)
+		if err := r.h.Emit(e); err != nil {
+			return err
+		}
+		if e.Death != nil {
+			r.deaths = append(r.deaths, r.h.pending[len(r.h.pending)-1])
+		}
+		return nil
 	}
 	if err != nil {
 		return err
@@ -187,6 +193,9 @@ func (r *replayer) Emit(e arena.Event) error {
 	if rec.Seq != e.Seq || rec.Type != string(e.Type) || !bytes.Equal(rec.Payload, payload) {
 		return fmt.Errorf("%w: replay diverged at sequence %d: the log holds a %s event, this build computes a %s event"+
 			" (the data dir was written by another build, or altered)", eventlog.ErrCorrupt, rec.Seq, rec.Type, e.Type)
+	}
+	if e.Death != nil {
+		r.deaths = append(r.deaths, committed{event: e, hash: rec.Hash})
 	}
 	return nil
 }

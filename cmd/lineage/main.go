@@ -44,8 +44,8 @@ func commands() []command {
 		{"arena", "run a competition offline as fast as the machine allows and print the leaderboard", runArena},
 		{"watch", "terminal client for a running server", notYet("watch", "the WebSocket terminal client")},
 		{"loadtest", "load generator against a running server", notYet("loadtest", "the WebSocket load generator")},
-		{"verify", "check the event log's hash chain and every tombstone's signature", notYet("verify", "the durable event log")},
-		{"graveyard", "list dead agents with cause of death, scars, lifespan and final capital", notYet("graveyard", "the durable event log and its graveyard")},
+		{"verify", "check the event log's hash chain and every tombstone's signature", runVerify},
+		{"graveyard", "list dead agents with cause of death, scars, lifespan and final capital", runGraveyard},
 		{"version", "print build information", runVersion},
 	}
 }

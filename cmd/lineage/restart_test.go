@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -139,5 +140,133 @@ func TestServeRefusesABrokenHistory(t *testing.T) {
 	r := runCmd(t, nil, "serve", "--data-dir", dir, "--tick-interval", "1ms")
 	if r.code != 1 || !strings.Contains(r.stderr, "corrupt event log") {
 		t.Errorf("serve on a broken log: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// deadRun runs a server until Reckless dies and stops it, leaving a data
+// dir with a death, its tombstone and a key.
+func deadRun(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s := startServer(t, "--data-dir", dir, "--roster", recklessRoster(t), "--seed", "1",
+		"--tick-interval", "1ms", "--round-ticks", "100")
+	s.logs.waitFor(t, "msg=buried", s.exited)
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, s.logs)
+	}
+	return dir
+}
+
+func TestVerifyAndGraveyard(t *testing.T) {
+	dir := deadRun(t)
+	r := runCmd(t, nil, "verify", "--data-dir", dir)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ok: ") || !strings.Contains(r.stdout, "1 tombstones") {
+		t.Fatalf("verify on a sound data dir: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, nil, "graveyard", "--data-dir", dir, "--format", "json")
+	var dead []struct {
+		Agent string `json:"agent_id"`
+		Cause string `json:"cause"`
+		Hash  string `json:"last_event_hash"`
+		Died  struct {
+			Seq uint64 `json:"sequence"`
+		} `json:"died"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &dead); err != nil || len(dead) != 1 || dead[0].Agent != "Reckless" {
+		t.Fatalf("graveyard json: %v %+v\n%s", err, dead, r.stderr)
+	}
+	// The tombstone names the hash of the death's own record.
+	var deathHash string
+	eventlog.Walk(filepath.Join(dir, "events"), func(rec eventlog.Record) error {
+		if rec.Seq == dead[0].Died.Seq {
+			deathHash = hex.EncodeToString(rec.Hash[:])
+		}
+		return nil
+	})
+	if dead[0].Hash != deathHash || dead[0].Cause == "" {
+		t.Errorf("tombstone hash %s cause %q; the death record's hash is %s", dead[0].Hash, dead[0].Cause, deathHash)
+	}
+	r = runCmd(t, nil, "graveyard", "--data-dir", dir)
+	if !strings.Contains(r.stdout, "Reckless") || !strings.Contains(r.stdout, "CAUSE") {
+		t.Errorf("graveyard table:\n%s", r.stdout)
+	}
+}
+
+func TestVerifyNamesTheDefect(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   string
+	}{
+		{"flipped byte mid-log", func(t *testing.T, dir string) {
+			seg := segments(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			b[len(b)/2] ^= 0x01
+			os.WriteFile(seg, b, 0o600)
+		}, "after record"},
+		{"record truncated mid-way", func(t *testing.T, dir string) {
+			seg := segments(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			os.WriteFile(seg, b[:len(b)-10], 0o600)
+		}, "torn tail"},
+		{"garbage appended", func(t *testing.T, dir string) {
+			seg := segments(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			os.WriteFile(seg, append(b, "not a record at all"...), 0o600)
+		}, "torn tail"},
+		{"tombstone edited", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, "graveyard", "Reckless.tomb")
+			b, _ := os.ReadFile(path)
+			edited := strings.Replace(string(b), `"cause": "`, `"cause": "x`, 1)
+			if edited == string(b) {
+				t.Fatalf("no cause to edit in %s", b)
+			}
+			os.Chmod(path, 0o600)
+			os.WriteFile(path, []byte(edited), 0o600)
+		}, "Reckless.tomb"},
+		{"tombstone deleted", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "graveyard", "Reckless.tomb"))
+		}, "Reckless"},
+		{"key deleted", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "graveyard.key"))
+		}, "graveyard.key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := deadRun(t)
+			tt.damage(t, dir)
+			r := runCmd(t, nil, "verify", "--data-dir", dir)
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("verify: exit %d, stderr %q; want exit 1 naming %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func segments(t *testing.T, dir string) []string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "events", "*.seg"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no segments: %v", err)
+	}
+	return segs
+}
+
+// A torn tail is repaired when the server starts; the repaired log verifies.
+func TestServeRepairsATornTail(t *testing.T) {
+	dir := deadRun(t)
+	seg := segments(t, dir)[0]
+	b, _ := os.ReadFile(seg)
+	os.WriteFile(seg, b[:len(b)-7], 0o600)
+	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
+	s.logs.waitFor(t, "arena resumed", s.exited)
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, s.logs)
+	}
+	if !strings.Contains(s.logs.String(), "torn tail repaired") {
+		t.Errorf("the repair was not logged:\n%s", s.logs)
+	}
+	if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 {
+		t.Errorf("verify after repair: exit %d, %s", r.code, r.stderr)
 	}
 }

@@ -58,16 +58,30 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer run.close()
-	h.observers = append(h.observers, logEvent(log))
+	u, err := newUndertaker(*dataDir, run.ar, log)
+	if err != nil {
+		return err
+	}
+	// Deaths from before a crash may lack their tombstone: bury them now.
+	for _, c := range run.deaths {
+		u.bury(c)
+	}
+	if u.err != nil {
+		return u.err
+	}
+	h.observers = append(h.observers, logEvent(log), u.bury)
+	run.buried = u
 	return run.loop(ctx, h, *interval, *agentEvery, log)
 }
 
 // liveRun is an arena with its feed, fresh or rebuilt from a data dir.
 type liveRun struct {
-	ar    *arena.Arena
-	st    *setup
-	src   arena.TickSource
-	clock func() time.Time
+	ar     *arena.Arena
+	st     *setup
+	src    arena.TickSource
+	clock  func() time.Time
+	deaths []committed // deaths found while rebuilding
+	buried *undertaker
 }
 
 func (r *liveRun) close() {
@@ -153,7 +167,7 @@ func startRun(fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *hi
 	log.Info("arena resumed", "data_dir", filepath.Dir(l.Dir()), "next_sequence", ar.NextSeq(), "ticks", ar.Ticks(),
 		"living", ar.Living(), "completed_events", rp.appends, "rebuild", time.Since(started).Round(time.Millisecond),
 		"seed", g.Seed, "ledger_hash", ar.LedgerHash())
-	return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now}, nil
+	return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now, deaths: rp.deaths}, nil
 }
 
 // adopt makes the flags describe the stored run. A flag given explicitly
@@ -261,6 +275,9 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 		}
 		if err == nil {
 			err = h.Commit()
+		}
+		if err == nil && r.buried != nil {
+			err = r.buried.err
 		}
 		if err != nil {
 			return err
