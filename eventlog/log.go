@@ -18,6 +18,10 @@ type Options struct {
 	SegmentBytes int64
 	// Logger receives the repair notice of a torn tail; nil discards it.
 	Logger *slog.Logger
+	// Visit, if set, sees every good record, in order, while Open reads
+	// the log — one pass for whoever rebuilds state from it. The payload
+	// is valid only during the call; an error from Visit fails Open.
+	Visit func(Record) error
 }
 
 // DefaultSegmentBytes is the size at which a new segment starts.
@@ -65,7 +69,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	res, err := scan(dir, nil)
+	res, err := scan(dir, opts.Visit)
 	if err != nil {
 		return nil, fmt.Errorf("open event log %s: %w", dir, err)
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/lineage-arena/lineage/arena"
@@ -122,14 +120,8 @@ func (h *history) Commit() error {
 	return nil
 }
 
-// readGenesis reads record 0 of l.
-func readGenesis(l *eventlog.Log) (genesis, error) {
-	it := l.Iter(0)
-	defer it.Close()
-	rec, err := it.Next()
-	if err != nil {
-		return genesis{}, fmt.Errorf("read genesis record: %w", err)
-	}
+// decodeGenesis reads the genesis record.
+func decodeGenesis(rec eventlog.Record) (genesis, error) {
 	var g genesis
 	if rec.Type != genesisType {
 		return g, fmt.Errorf("%w: record 0 is a %q, not the genesis record", eventlog.ErrCorrupt, rec.Type)
@@ -145,56 +137,78 @@ func readGenesis(l *eventlog.Log) (genesis, error) {
 	return g, nil
 }
 
-// replayer rebuilds an arena from a log: it feeds the logged ticks and
-// agent-state points back to the arena and checks that every event the
-// arena produces equals, byte for byte, the one the log holds. Events the
-// log lacks at its very end (a tick whose events were cut short by a crash)
-// are appended, completing the tick.
-type replayer struct {
-	it      *eventlog.Iter
-	peeked  *eventlog.Record
-	h       *history
-	appends int
-	deaths  []committed        // every death replayed or appended, with its record's hash
-	market  *arena.MarketEvent // the logged market event being replayed
+// rebuilder rebuilds the run a log holds, in the one pass eventlog.Open
+// makes over it: record 0 founds the arena (through found); each logged
+// market tick and agent-state point is fed back to it; every event the
+// arena computes is checked against the record that follows, market events
+// field by field and all others byte for byte. What the arena computes past
+// the log's end — a tick a crash cut short — is kept to be appended.
+type rebuilder struct {
+	found  func(genesis, arena.Sink) (*arena.Arena, error)
+	g      genesis
+	ar     *arena.Arena
+	queue  []arena.Event // computed, not yet matched with a record
+	head   int
+	market arena.MarketEvent // the market record being replayed
+	deaths []committed       // every death, with its record's hash
 }
 
-func (r *replayer) peek() (*eventlog.Record, error) {
-	if r.peeked == nil {
-		rec, err := r.it.Next()
+func (rb *rebuilder) Emit(e arena.Event) error {
+	rb.queue = append(rb.queue, e)
+	return nil
+}
+
+func (rb *rebuilder) visit(rec eventlog.Record) error {
+	if rec.Seq == 0 {
+		g, err := decodeGenesis(rec)
 		if err != nil {
-			return nil, err
-		}
-		rec.Payload = bytes.Clone(rec.Payload)
-		r.peeked = &rec
-	}
-	return r.peeked, nil
-}
-
-func (r *replayer) Emit(e arena.Event) error {
-	rec, err := r.peek()
-	if errors.Is(err, io.EOF) {
-		r.appends++
-		if err := r.h.Emit(e); err != nil {
 			return err
 		}
-		if e.Death != nil {
-			r.deaths = append(r.deaths, r.h.pending[len(r.h.pending)-1])
-		}
-		return nil
-	}
-	if err != nil {
+		rb.g = g
+		rb.ar, err = rb.found(g, rb)
 		return err
 	}
-	r.peeked = nil
+	if rb.head == len(rb.queue) {
+		rb.queue, rb.head = rb.queue[:0], 0
+		var err error
+		switch rec.Type {
+		case string(arena.EventMarket):
+			m, derr := decodeMarket(rec.Payload)
+			if derr != nil {
+				return fmt.Errorf("%w: record %d: a market event that does not decode: %v", eventlog.ErrCorrupt, rec.Seq, derr)
+			}
+			rb.market = *m
+			err = rb.ar.Step(market.Tick{Symbol: m.Symbol, Price: m.Price, Time: rec.Time, Source: m.Source, Stale: m.Stale})
+		case string(arena.EventAgent):
+			err = rb.ar.EmitAgentStates(rec.Time)
+		}
+		if err != nil {
+			return fmt.Errorf("replay at sequence %d: %w", rec.Seq, err)
+		}
+		if len(rb.queue) == 0 {
+			return fmt.Errorf("%w: replay diverged at sequence %d: the log holds a %s event the arena did not produce",
+				eventlog.ErrCorrupt, rec.Seq, rec.Type)
+		}
+	}
+	e := rb.queue[rb.head]
+	rb.queue[rb.head] = arena.Event{}
+	rb.head++
+	return rb.check(rec, e)
+}
+
+func (rb *rebuilder) check(rec eventlog.Record, e arena.Event) error {
+	diverged := func() error {
+		return fmt.Errorf("%w: replay diverged at sequence %d: the log holds a %s event, this build computes a %s event"+
+			" (the data dir was written by another build, or altered)", eventlog.ErrCorrupt, rec.Seq, rec.Type, e.Type)
+	}
 	if rec.Seq != e.Seq || rec.Type != string(e.Type) || !rec.Time.Equal(e.Time) {
-		return r.diverged(rec, e)
+		return diverged()
 	}
 	if e.Market != nil {
 		// A market event is the tick the replay fed in: its fields, checked
 		// one by one, are as strong a check as its bytes and much cheaper.
-		if m := r.market; m == nil || *m != *e.Market {
-			return r.diverged(rec, e)
+		if *e.Market != rb.market {
+			return diverged()
 		}
 		return nil
 	}
@@ -203,46 +217,26 @@ func (r *replayer) Emit(e arena.Event) error {
 		return err
 	}
 	if !bytes.Equal(rec.Payload, payload) {
-		return r.diverged(rec, e)
+		return diverged()
 	}
 	if e.Death != nil {
-		r.deaths = append(r.deaths, committed{event: e, hash: rec.Hash})
+		rb.deaths = append(rb.deaths, committed{event: e, hash: rec.Hash})
 	}
 	return nil
 }
 
-func (r *replayer) diverged(rec *eventlog.Record, e arena.Event) error {
-	return fmt.Errorf("%w: replay diverged at sequence %d: the log holds a %s event, this build computes a %s event"+
-		" (the data dir was written by another build, or altered)", eventlog.ErrCorrupt, rec.Seq, rec.Type, e.Type)
-}
-
-// replay drives ar through the log from record 1 on; r counts the events
-// it had to append to complete a cut-short tick.
-func replay(ar *arena.Arena, r *replayer) error {
-	for {
-		rec, err := r.peek()
-		if errors.Is(err, io.EOF) {
-			return nil
+// complete appends the events computed past the log's end, so the log never
+// holds part of a tick, and returns how many there were. The caller commits.
+func (rb *rebuilder) complete(h *history) (int, error) {
+	rest := rb.queue[rb.head:]
+	for _, e := range rest {
+		if err := h.Emit(e); err != nil {
+			return 0, err
 		}
-		if err != nil {
-			return err
-		}
-		switch rec.Type {
-		case string(arena.EventMarket):
-			m, err := decodeMarket(rec.Payload)
-			if err != nil {
-				return fmt.Errorf("%w: record %d: a market event that does not decode: %v", eventlog.ErrCorrupt, rec.Seq, err)
-			}
-			r.market = m
-			err = ar.Step(market.Tick{Symbol: m.Symbol, Price: m.Price, Time: rec.Time, Source: m.Source, Stale: m.Stale})
-			r.market = nil
-		case string(arena.EventAgent):
-			err = ar.EmitAgentStates(rec.Time)
-		default:
-			return fmt.Errorf("%w: replay diverged at sequence %d: the log holds a %s event the arena did not produce", eventlog.ErrCorrupt, rec.Seq, rec.Type)
-		}
-		if err != nil {
-			return fmt.Errorf("replay at sequence %d: %w", rec.Seq, err)
+		if e.Death != nil {
+			rb.deaths = append(rb.deaths, h.pending[len(h.pending)-1])
 		}
 	}
+	rb.queue, rb.head = nil, 0
+	return len(rest), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -268,5 +269,66 @@ func TestServeRepairsATornTail(t *testing.T) {
 	}
 	if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 {
 		t.Errorf("verify after repair: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// A log that ends inside a tick — its market record durable, what the
+// agents did with it not — is completed on restart with the very events
+// the first run computed.
+func TestServeCompletesACutShortTick(t *testing.T) {
+	dir := deadRun(t)
+	r := runCmd(t, nil, "verify", "--data-dir", dir)
+	if r.code != 0 {
+		t.Fatalf("verify: %s", r.stderr)
+	}
+	var recs []eventlog.Record
+	var cut uint64 // the first record after the last market record followed by agent actions
+	eventlog.Walk(filepath.Join(dir, "events"), func(rec eventlog.Record) error {
+		rec.Payload = bytes.Clone(rec.Payload)
+		if n := len(recs); n > 0 && recs[n-1].Type == "market" && rec.Type != "market" && rec.Type != "agent" {
+			cut = rec.Seq
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	want := map[uint64]string{} // the cut tick's records: from cut to the next tick
+	for _, rec := range recs[cut:] {
+		if rec.Type == "market" || rec.Type == "agent" {
+			break
+		}
+		want[rec.Seq] = string(rec.Payload)
+	}
+	if cut == 0 {
+		t.Fatal("no tick with agent events to cut")
+	}
+	seg := segments(t, dir)[0]
+	b, _ := os.ReadFile(seg)
+	off := 0
+	for range cut { // records 0..cut-1 stay
+		off += 8 + int(uint32(b[off])<<24|uint32(b[off+1])<<16|uint32(b[off+2])<<8|uint32(b[off+3]))
+	}
+	os.WriteFile(seg, b[:off], 0o600)
+
+	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
+	s.logs.waitFor(t, "arena resumed", s.exited)
+	s.stop()
+	if n := field(t, s.logs.String(), "arena resumed", "completed_events"); n == "0" {
+		t.Fatalf("nothing completed after cutting the log at %d", cut)
+	}
+	matched := 0
+	eventlog.Walk(filepath.Join(dir, "events"), func(rec eventlog.Record) error {
+		if w, ok := want[rec.Seq]; ok {
+			matched++
+			if string(rec.Payload) != w {
+				t.Errorf("record %d recomputed differently:\n%s\n%s", rec.Seq, rec.Payload, w)
+			}
+		}
+		return nil
+	})
+	if matched != len(want) || matched == 0 {
+		t.Errorf("%d of the cut tick's %d records are back", matched, len(want))
+	}
+	if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 {
+		t.Errorf("verify after completion: %s", r.stderr)
 	}
 }

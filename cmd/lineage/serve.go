@@ -47,13 +47,32 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
 	af.simInterval = *interval
 
-	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log})
+	// One pass over the log both checks it and rebuilds the run it holds.
+	started := time.Now()
+	sink := &switchSink{}
+	rb := &rebuilder{found: func(g genesis, s arena.Sink) (*arena.Arena, error) {
+		if err := g.adopt(fs, &af); err != nil {
+			return nil, err
+		}
+		sink.to = s
+		return arena.New(g.config(), g.Roster, sink)
+	}}
+	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: rb.visit})
 	if err != nil {
+		if rb.ar != nil {
+			rb.ar.Close()
+		}
 		return err
 	}
 	defer l.Close()
 	h := &history{log: l}
-	run, err := startRun(fs, env, &af, l, h, log)
+	var run *liveRun
+	if rb.ar == nil {
+		run, err = foundRun(fs, env, &af, l, h, log)
+	} else {
+		sink.to = h
+		run, err = resumeRun(fs, env, &af, rb, h, log, started)
+	}
 	if err != nil {
 		return err
 	}
@@ -89,85 +108,70 @@ func (r *liveRun) close() {
 	r.st.Close()
 }
 
-// startRun founds a new run in an empty log (record 0 is its genesis), or
-// rebuilds the run the log holds: same configuration and roster, the logged
-// ticks replayed through the arena and checked event by event, the feed
-// fast-forwarded past the ticks already taken.
-func startRun(fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *history, log *slog.Logger) (*liveRun, error) {
-	next, _ := l.Last()
-	if next == 0 {
-		st, err := af.resolve(fs, env, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		st.cfg.FirstSeq = 1
-		ar, err := arena.New(st.cfg, st.roster, h)
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		now := time.Now().UTC()
-		g := newGenesis(ar.Config(), st.feed, st.roster, now)
-		g.Replay, g.ReplaySymbol, g.Lenient = af.replay, af.replaySym, af.lenient
-		payload, err := json.Marshal(g)
-		if err == nil {
-			_, err = l.Append(0, now, genesisType, payload)
-		}
-		if err == nil {
-			err = l.Sync()
-		}
-		if err != nil {
-			ar.Close()
-			st.Close()
-			return nil, fmt.Errorf("write genesis record: %w", err)
-		}
-		log.Info("arena founded", "data_dir", filepath.Dir(l.Dir()), "feed", st.feed, "symbols", joinSymbols(st.symbols),
-			"agents", len(st.roster), "seed", st.cfg.Seed)
-		return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now}, nil
-	}
-
-	g, err := readGenesis(l)
-	if err != nil {
-		return nil, err
-	}
-	if err := g.adopt(fs, af); err != nil {
-		return nil, err
-	}
+// foundRun founds a new run in an empty log: record 0 is its genesis.
+func foundRun(fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *history, log *slog.Logger) (*liveRun, error) {
 	st, err := af.resolve(fs, env, time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	started := time.Now()
-	rp := &replayer{it: l.Iter(1), h: h}
-	sink := &switchSink{to: rp}
-	ar, err := arena.New(g.config(), g.Roster, sink)
+	st.cfg.FirstSeq = 1
+	ar, err := arena.New(st.cfg, st.roster, h)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	now := time.Now().UTC()
+	g := newGenesis(ar.Config(), st.feed, st.roster, now)
+	g.Replay, g.ReplaySymbol, g.Lenient = af.replay, af.replaySym, af.lenient
+	payload, err := json.Marshal(g)
 	if err == nil {
-		err = replay(ar, rp)
-		rp.it.Close()
+		_, err = l.Append(0, now, genesisType, payload)
 	}
 	if err == nil {
-		sink.to = h
+		err = l.Sync()
+	}
+	if err != nil {
+		ar.Close()
+		st.Close()
+		return nil, fmt.Errorf("write genesis record: %w", err)
+	}
+	log.Info("arena founded", "data_dir", filepath.Dir(l.Dir()), "feed", st.feed, "symbols", joinSymbols(st.symbols),
+		"agents", len(st.roster), "seed", st.cfg.Seed)
+	return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now}, nil
+}
+
+// resumeRun carries on the run rb rebuilt while the log was opened: the
+// events of a tick cut short are completed, and the feed — deterministic
+// from the genesis — is fast-forwarded past the ticks already taken.
+func resumeRun(fs *flag.FlagSet, env *Env, af *arenaFlags, rb *rebuilder, h *history, log *slog.Logger, started time.Time) (*liveRun, error) {
+	ar := rb.ar
+	fail := func(st *setup, err error) (*liveRun, error) {
+		ar.Close()
+		if st != nil {
+			st.Close()
+		}
+		return nil, err
+	}
+	completed, err := rb.complete(h)
+	if err == nil {
 		err = h.Commit()
 	}
 	if err != nil {
-		if ar != nil {
-			ar.Close()
-		}
-		st.Close()
-		return nil, fmt.Errorf("rebuild from %s: %w", l.Dir(), err)
+		return fail(nil, fmt.Errorf("complete the last tick: %w", err))
 	}
-	// The feed is deterministic from the genesis: skip what was taken.
+	st, err := af.resolve(fs, env, time.Time{})
+	if err != nil {
+		return fail(nil, err)
+	}
 	for range ar.Ticks() {
 		if _, err := st.src.Next(context.Background()); err != nil {
-			ar.Close()
-			st.Close()
-			return nil, fmt.Errorf("fast-forward the %s feed past %d ticks: %w", g.Feed, ar.Ticks(), err)
+			return fail(st, fmt.Errorf("fast-forward the %s feed past %d ticks: %w", rb.g.Feed, ar.Ticks(), err))
 		}
 	}
-	log.Info("arena resumed", "data_dir", filepath.Dir(l.Dir()), "next_sequence", ar.NextSeq(), "ticks", ar.Ticks(),
-		"living", ar.Living(), "completed_events", rp.appends, "rebuild", time.Since(started).Round(time.Millisecond),
-		"seed", g.Seed, "ledger_hash", ar.LedgerHash())
-	return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now, deaths: rp.deaths}, nil
+	log.Info("arena resumed", "data_dir", filepath.Dir(h.log.Dir()), "next_sequence", ar.NextSeq(), "ticks", ar.Ticks(),
+		"living", ar.Living(), "completed_events", completed, "rebuild", time.Since(started).Round(time.Millisecond),
+		"seed", rb.g.Seed, "ledger_hash", ar.LedgerHash())
+	return &liveRun{ar: ar, st: st, src: st.src, clock: time.Now, deaths: rb.deaths}, nil
 }
 
 // adopt makes the flags describe the stored run. A flag given explicitly
@@ -200,7 +204,7 @@ func (g genesis) adopt(fs *flag.FlagSet, af *arenaFlags) error {
 }
 
 // switchSink forwards to a sink that can change between ticks: the
-// replayer while a run is rebuilt, the history afterwards.
+// rebuilder while a run is rebuilt, the history afterwards.
 type switchSink struct{ to arena.Sink }
 
 func (s *switchSink) Emit(e arena.Event) error { return s.to.Emit(e) }
