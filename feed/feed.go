@@ -1,10 +1,15 @@
 // Package feed provides price sources for the arena: a seeded simulation
-// (NewSim) and a replay of recorded CSV prices (OpenReplay). Both implement
-// Source, the one interface the arena consumes.
+// (NewSim), a replay of recorded CSV prices (OpenReplay), and live prices
+// from public HTTP providers (NewLive: CoinGecko, CoinDesk, CoinMarketCap,
+// Coinbase Exchange, each behind a TTL cache, a circuit breaker, retries and
+// a rate limiter, with ordered fallback per symbol). A Recorder writes the
+// ticks of any source as replay CSV, so a live session replays exactly. All
+// of them implement Source, the one interface the arena consumes.
 //
 // The package imports only the standard library and market. Sources are
-// values owned by one goroutine: none of them is safe for concurrent use,
-// and none starts goroutines of its own.
+// owned by one goroutine, which calls Next; none starts goroutines of its
+// own. Live.Stats is the exception meant for other goroutines: it is safe
+// for concurrent use, for metrics.
 package feed
 
 import (
