@@ -28,6 +28,7 @@ func runArena(ctx context.Context, env *Env, args []string) error {
 	format := fs.String("format", "table", "report format: table, json or csv")
 	out := fs.String("out", "", "write the report to FILE instead of stdout")
 	trades := fs.Bool("trades", false, "include the full trade ledger (with csv: the ledger replaces the leaderboard)")
+	fs.DurationVar(&af.interval, "step-interval", 5*time.Second, "time between market steps: simulated time for sim, between fetch rounds for live")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func runArena(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "seed %d\n", st.cfg.Seed)
 	}
 
-	src := st.src
+	src := st.recorded(st.src)
 	var prog *progress
 	if env.StderrIsTerminal {
 		prog = &progress{w: env.Stderr, total: limit}

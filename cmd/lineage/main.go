@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,6 +37,17 @@ type Env struct {
 	Getenv         func(string) string
 	// StderrIsTerminal enables progress output.
 	StderrIsTerminal bool
+	// Log is the command's logger once it has made one; Logger falls back
+	// to warnings on Stderr.
+	Log *slog.Logger
+}
+
+// Logger returns the command's logger.
+func (e *Env) Logger() *slog.Logger {
+	if e.Log == nil {
+		e.Log = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return e.Log
 }
 
 func commands() []command {

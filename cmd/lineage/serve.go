@@ -45,7 +45,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return usagef("--tick-interval and --agent-interval must be positive")
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
-	af.simInterval = *interval
+	env.Log = log
+	af.interval = *interval
 
 	// One pass over the log both checks it and rebuilds the run it holds.
 	started := time.Now()
@@ -163,7 +164,7 @@ func resumeRun(fs *flag.FlagSet, env *Env, af *arenaFlags, rb *rebuilder, h *his
 	if err != nil {
 		return fail(nil, err)
 	}
-	for range ar.Ticks() {
+	for i := int64(0); st.live == nil && i < ar.Ticks(); i++ {
 		if _, err := st.src.Next(context.Background()); err != nil {
 			return fail(st, fmt.Errorf("fast-forward the %s feed past %d ticks: %w", rb.g.Feed, ar.Ticks(), err))
 		}
@@ -219,8 +220,15 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 	var reader sync.WaitGroup
 	defer reader.Wait()
 	defer cancel()
-	src := &paced{src: r.src, every: time.NewTicker(interval), clock: r.clock}
-	defer src.every.Stop()
+	// A live feed keeps its own time, one fetch round per interval; the
+	// others are paced here and stamped with the time they are taken.
+	var src arena.TickSource = r.src
+	if r.st.live == nil {
+		p := &paced{src: r.src, every: time.NewTicker(interval), clock: r.clock}
+		defer p.every.Stop()
+		src = p
+	}
+	src = r.st.recorded(src)
 	states := time.NewTicker(agentEvery)
 	defer states.Stop()
 	ticks := make(chan market.Tick)

@@ -23,20 +23,28 @@ import (
 // arenaFlags are the flags `arena` and `serve` share: what to trade, who
 // trades it and under which rules.
 type arenaFlags struct {
-	feed        string
-	replay      listFlag
-	replaySym   string
-	lenient     bool
-	symbols     string
-	agents      int
-	roster      string
-	roundTicks  int
-	seed        string
-	feeBps      float64
-	slipBps     float64
-	leverage    float64
-	maxAgents   int
-	simInterval time.Duration
+	feed       string
+	replay     listFlag
+	replaySym  string
+	lenient    bool
+	symbols    string
+	agents     int
+	roster     string
+	roundTicks int
+	seed       string
+	feeBps     float64
+	slipBps    float64
+	leverage   float64
+	maxAgents  int
+	// interval is the time between market steps: simulated time between
+	// sim steps, and the time between live fetch rounds. serve sets it from
+	// --tick-interval, arena from --step-interval.
+	interval  time.Duration
+	providers string
+	urls      map[string]*string // provider name → base URL flag
+	record    string
+	// getenv reads the providers' API keys.
+	getenv func(string) string
 }
 
 func (f *arenaFlags) register(fs *flag.FlagSet) {
@@ -53,7 +61,12 @@ func (f *arenaFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.slipBps, "slippage-bps", 5, "largest adverse slippage of a fill, in basis points")
 	fs.Float64Var(&f.leverage, "leverage", 5, "leverage cap before scars cut it")
 	fs.IntVar(&f.maxAgents, "max-agents", 0, "cap on living agents, births included (default 4 × founders, at least 16)")
-	fs.DurationVar(&f.simInterval, "sim-interval", 5*time.Second, "simulated time between steps of the sim feed")
+	fs.StringVar(&f.providers, "providers", strings.Join(feed.ProviderNames(), ","), "live price providers in fallback order (with --feed live)")
+	f.urls = map[string]*string{}
+	for _, name := range feed.ProviderNames() {
+		f.urls[name] = fs.String(name+"-url", "", "base URL of "+name+", for a proxy or a test server (default: its public API)")
+	}
+	fs.StringVar(&f.record, "record", "", "write the ticks the arena takes to FILE as replay CSV (a new file; mode 0600)")
 }
 
 // setup is what arenaFlags resolve to.
@@ -61,7 +74,9 @@ type setup struct {
 	cfg     arena.Config
 	roster  []arena.Founder
 	src     arena.TickSource
-	replay  *feed.Replay // nil for sim
+	replay  *feed.Replay // nil unless --feed replay
+	live    *feed.Live   // nil unless --feed live
+	record  *os.File     // --record's file, nil without it
 	feed    string
 	symbols []market.Symbol
 	// drawnSeed is set when no seed was given: the command announces the
@@ -70,10 +85,27 @@ type setup struct {
 }
 
 func (s *setup) Close() error {
+	var errs []error
 	if s.replay != nil {
-		return s.replay.Close()
+		errs = append(errs, s.replay.Close())
 	}
-	return nil
+	if s.live != nil {
+		errs = append(errs, s.live.Close())
+	}
+	if s.record != nil {
+		errs = append(errs, s.record.Sync(), s.record.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// recorded wraps src so that every tick it passes on is written to the
+// --record file, if there is one. Commands wrap the source the arena
+// actually takes ticks from, after any pacing.
+func (s *setup) recorded(src arena.TickSource) arena.TickSource {
+	if s.record == nil {
+		return src
+	}
+	return feed.NewRecorder(s.record, src)
 }
 
 // resolve validates the flags and opens the feed. Command-line mistakes are
@@ -101,8 +133,8 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 		return nil, usagef("--slippage-bps %g: must be in [0, 1000)", f.slipBps)
 	case !finite(f.leverage) || f.leverage <= 0 || f.leverage > 100:
 		return nil, usagef("--leverage %g: must be in (0, 100]", f.leverage)
-	case f.simInterval <= 0:
-		return nil, usagef("--sim-interval %s: must be positive", f.simInterval)
+	case f.interval <= 0:
+		return nil, usagef("interval %s: must be positive", f.interval)
 	}
 	syms, err := market.ParseSymbols(f.symbols)
 	if err != nil {
@@ -113,7 +145,7 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 		if len(f.replay) > 0 {
 			return nil, usagef("--replay needs --feed replay")
 		}
-		s.src = feed.NewSim(feed.SimConfig{Symbols: syms, Seed: seed, Start: simStart, Interval: f.simInterval})
+		s.src = feed.NewSim(feed.SimConfig{Symbols: syms, Seed: seed, Start: simStart, Interval: f.interval})
 		s.symbols = syms
 	case "replay":
 		if len(f.replay) == 0 {
@@ -139,7 +171,14 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 			s.src = &symbolFilter{src: r, keep: s.symbols}
 		}
 	case "live":
-		return nil, usagef("--feed live is not available yet (it arrives with the live prices issue); use sim or replay")
+		if len(f.replay) > 0 {
+			return nil, usagef("--replay needs --feed replay")
+		}
+		live, err := f.openLive(syms, seed, env, given["providers"])
+		if err != nil {
+			return nil, err
+		}
+		s.live, s.src, s.symbols = live, live, syms
 	default:
 		return nil, usagef("--feed %q: want sim or replay", f.feed)
 	}
@@ -165,6 +204,14 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 		s.roster = arena.GenerateRoster(f.agents, seed)
 	default:
 		s.roster = arena.DefaultRoster()
+	}
+	if f.record != "" {
+		rec, err := os.OpenFile(f.record, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("--record: %w", err)
+		}
+		s.record = rec
 	}
 	s.drawnSeed = f.seed == ""
 	return s, nil
@@ -253,3 +300,50 @@ func (f *symbolFilter) Next(ctx context.Context) (market.Tick, error) {
 }
 
 var errInterrupted = errors.New("interrupted")
+
+// apiKeyEnv names the environment variable of each provider's API key.
+// Keys come from the environment only, never from a flag (flags show up
+// in process listings) and never in a log line.
+var apiKeyEnv = map[string]string{
+	"coingecko":     "COINGECKO_API_KEY",
+	"coindesk":      "COINDESK_API_KEY",
+	"coinmarketcap": "COINMARKETCAP_API_KEY",
+}
+
+// openLive builds the live feed from --providers, the --*-url flags and
+// the API keys in the environment.
+// CoinMarketCap answers nothing without a key: left out of the default
+// list when COINMARKETCAP_API_KEY is unset, and a usage error when named.
+func (f *arenaFlags) openLive(syms []market.Symbol, seed uint64, env *Env, explicit bool) (*feed.Live, error) {
+	var provs []feed.ProviderConfig
+	for name := range strings.SplitSeq(f.providers, ",") {
+		name = strings.TrimSpace(strings.ToLower(name))
+		if name == "" {
+			continue
+		}
+		if _, ok := f.urls[name]; !ok {
+			return nil, usagef("--providers: unknown provider %q (known: %s)", name, strings.Join(feed.ProviderNames(), ", "))
+		}
+		p := feed.ProviderConfig{Name: name, BaseURL: *f.urls[name]}
+		if k := apiKeyEnv[name]; k != "" {
+			p.APIKey = env.Getenv(k)
+		}
+		if name == "coinmarketcap" && p.APIKey == "" {
+			if explicit {
+				return nil, usagef("--providers: coinmarketcap needs an API key in COINMARKETCAP_API_KEY")
+			}
+			continue
+		}
+		provs = append(provs, p)
+	}
+	if len(provs) == 0 {
+		return nil, usagef("--providers: no provider")
+	}
+	live, err := feed.NewLive(feed.LiveConfig{
+		Symbols: syms, Providers: provs, Interval: f.interval, Seed: seed, Logger: env.Logger(),
+	})
+	if err != nil {
+		return nil, usagef("--feed live: %v", err)
+	}
+	return live, nil
+}
