@@ -44,12 +44,13 @@ type TickSource interface {
 // Arena runs a competition. Its methods must be called from one goroutine
 // at a time; Close stops its workers and must be called when done.
 type Arena struct {
-	cfg      Config
-	specs    []StrategySpec
-	sink     Sink
-	symIndex map[market.Symbol]int
-	marks    []market.Price
-	lastTime time.Time
+	cfg        Config
+	specs      []StrategySpec
+	sink       Sink
+	symIndex   map[market.Symbol]int
+	marks      []market.Price
+	lastMarket []*MarketEvent // the latest market event per symbol
+	lastTime   time.Time
 
 	all    []*agent // every agent ever born, in birth order
 	active []*agent // the living, in birth order
@@ -85,15 +86,16 @@ func New(cfg Config, roster []Founder, sink Sink) (*Arena, error) {
 		sink = SinkFunc(func(Event) error { return nil })
 	}
 	ar := &Arena{
-		cfg:      cfg,
-		specs:    append(Builtin(), cfg.Strategies...),
-		sink:     sink,
-		symIndex: make(map[market.Symbol]int, len(cfg.Symbols)),
-		marks:    make([]market.Price, len(cfg.Symbols)),
-		byID:     map[string]*agent{},
-		seq:      cfg.FirstSeq,
-		spawnRng: rand.New(rand.NewPCG(cfg.Seed, 0x737061776e)), // "spawn"
-		ledger:   sha256.New(),
+		cfg:        cfg,
+		specs:      append(Builtin(), cfg.Strategies...),
+		sink:       sink,
+		symIndex:   make(map[market.Symbol]int, len(cfg.Symbols)),
+		marks:      make([]market.Price, len(cfg.Symbols)),
+		lastMarket: make([]*MarketEvent, len(cfg.Symbols)),
+		byID:       map[string]*agent{},
+		seq:        cfg.FirstSeq,
+		spawnRng:   rand.New(rand.NewPCG(cfg.Seed, 0x737061776e)), // "spawn"
+		ledger:     sha256.New(),
 	}
 	for i, s := range cfg.Symbols {
 		ar.symIndex[s] = i
@@ -210,10 +212,9 @@ func (ar *Arena) Step(tk market.Tick) error {
 	ar.advance(tc)
 	// The tick's own event comes first, then what the agents did with it;
 	// every event is published after all agents have taken the tick.
-	if err := ar.publish(Event{Type: EventMarket, Tick: ar.ticks, Market: &MarketEvent{
-		Symbol: tk.Symbol, Price: tk.Price, ChangePercent: changePercent(prev, tk.Price),
-		Source: tk.Source, Stale: tk.Stale,
-	}}, tk.Time); err != nil {
+	me := &MarketEvent{Symbol: tk.Symbol, Price: tk.Price, ChangePercent: changePercent(prev, tk.Price), Source: tk.Source, Stale: tk.Stale}
+	ar.lastMarket[s] = me
+	if err := ar.publish(Event{Type: EventMarket, Tick: ar.ticks, Market: me}, tk.Time); err != nil {
 		return ar.fail(err)
 	}
 	if err := ar.settle(tk.Time); err != nil {

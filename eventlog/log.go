@@ -51,6 +51,7 @@ type Log struct {
 	last    [32]byte
 	durable uint64 // records [0, durable) are on disk and synced
 	err     error  // sticky write failure, or ErrClosed
+	stats   Stats  // counters; the derived fields are filled in by Stats
 }
 
 // Open opens the log in dir, creating dir (mode 0700) and the log if
@@ -164,6 +165,7 @@ func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]b
 	}
 	l.buf = buf
 	l.size += int64(len(l.buf) - before)
+	l.stats.Appends++
 	l.next++
 	l.last = r.Hash
 	if len(l.buf) >= maxBuffered {
@@ -188,10 +190,12 @@ func (l *Log) Sync() error {
 // flush writes the buffer and, if sync, fsyncs the segment. A failure is
 // sticky. Called with l.mu held.
 func (l *Log) flush(sync bool) error {
+	start := time.Now()
 	if len(l.buf) > 0 {
 		if _, err := l.seg.Write(l.buf); err != nil {
 			return l.fail(fmt.Errorf("event log: write: %w", err))
 		}
+		l.stats.Bytes += uint64(len(l.buf))
 		l.buf = l.buf[:0]
 	}
 	if sync && l.durable < l.next {
@@ -199,6 +203,8 @@ func (l *Log) flush(sync bool) error {
 			return l.fail(fmt.Errorf("event log: fsync: %w", err))
 		}
 		l.durable = l.next
+		l.stats.Syncs++
+		l.stats.SyncSeconds.observe(time.Since(start))
 	}
 	return nil
 }

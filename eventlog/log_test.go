@@ -317,3 +317,16 @@ func TestReadOnlyDirIsAClearError(t *testing.T) {
 		t.Error("Open succeeded in a read-only directory")
 	}
 }
+
+func TestStatsCountCommits(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, l, 10)
+	appendN(t, l, 5)
+	st := l.Stats()
+	if st.Records != 15 || st.Durable != 15 || st.Appends != 15 || st.Syncs != 2 || st.Bytes == 0 || st.Failed {
+		t.Errorf("stats %+v", st)
+	}
+	if st.SyncSeconds.Count != 2 || st.SyncSeconds.Counts[len(st.SyncSeconds.Counts)-1] > 2 || st.SyncSeconds.Sum <= 0 {
+		t.Errorf("sync histogram %+v", st.SyncSeconds)
+	}
+}

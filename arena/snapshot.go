@@ -1,0 +1,44 @@
+package arena
+
+import "time"
+
+// Snapshot is an immutable picture of the arena after a tick, for readers
+// on other goroutines: a server's API, its WebSocket hub, its metrics. The
+// arena's goroutine takes one with Snapshot and publishes it (for example
+// through an atomic.Pointer); readers never touch the Arena itself.
+type Snapshot struct {
+	Time       time.Time // the last tick's time
+	Ticks      int64
+	AgentTicks int64
+	NextSeq    uint64
+	Symbols    []string
+	// Agents holds every agent ever born, living and dead, in birth order.
+	Agents []AgentState
+	// Living is the number of living agents.
+	Living    int
+	Rounds    int          // rounds completed
+	LastRound *RoundResult // nil before the first round ends
+	Winners   []RoundWinner
+	// Marks are the latest price per symbol (Symbols' order); zero before
+	// a symbol's first tick.
+	Marks []MarketEvent
+}
+
+// Snapshot returns a picture of the arena now. It copies what it returns,
+// so it costs O(agents); take one per tick or per commit, not per read.
+func (ar *Arena) Snapshot() *Snapshot {
+	s := &Snapshot{
+		Time: ar.lastTime, Ticks: ar.ticks, AgentTicks: ar.agentTicks, NextSeq: ar.seq,
+		Agents: ar.Agents(), Living: len(ar.active), Rounds: len(ar.winners), LastRound: ar.lastRound,
+		Winners: ar.Winners(),
+	}
+	for i, sym := range ar.cfg.Symbols {
+		s.Symbols = append(s.Symbols, string(sym))
+		m := MarketEvent{Symbol: sym, Price: ar.marks[i]}
+		if ar.lastMarket != nil && ar.lastMarket[i] != nil {
+			m = *ar.lastMarket[i]
+		}
+		s.Marks = append(s.Marks, m)
+	}
+	return s
+}
