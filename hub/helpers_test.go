@@ -1,0 +1,178 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/market"
+)
+
+// wsClient is a real WebSocket client for tests.
+type wsClient struct {
+	conn   *gws.Conn
+	msgs   chan []byte
+	closed chan error
+	once   sync.Once
+}
+
+type clientHandler struct{ c *wsClient }
+
+func (h clientHandler) OnOpen(*gws.Conn) {}
+func (h clientHandler) OnClose(_ *gws.Conn, err error) {
+	h.c.once.Do(func() { h.c.closed <- err; close(h.c.closed) })
+}
+func (h clientHandler) OnPing(c *gws.Conn, p []byte) { c.WritePong(p) }
+func (h clientHandler) OnPong(*gws.Conn, []byte)     {}
+func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
+	b := append([]byte(nil), m.Bytes()...)
+	m.Close()
+	h.c.msgs <- b
+}
+
+// dial connects to the hub at srv with the query q and headers.
+func dial(t testing.TB, srv *httptest.Server, q string, hdr http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
+	c := &wsClient{msgs: make(chan []byte, 100_000), closed: make(chan error, 1)}
+	conn, resp, err := gws.NewClient(clientHandler{c}, &gws.ClientOption{
+		Addr: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" + q, RequestHeader: hdr,
+		ReadMaxPayloadSize: 1 << 20,
+	})
+	if err != nil {
+		return nil, resp, err
+	}
+	c.conn = conn
+	go conn.ReadLoop()
+	t.Cleanup(func() { conn.NetConn().Close() })
+	return c, resp, nil
+}
+
+func mustDial(t testing.TB, srv *httptest.Server, q string) *wsClient {
+	t.Helper()
+	c, _, err := dial(t, srv, q, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", q, err)
+	}
+	return c
+}
+
+// wait bounds how long a test waits for something that should happen at
+// once; it is a failure deadline, not a synchronisation.
+const wait = 10 * time.Second
+
+// next returns the next message as a map.
+func (c *wsClient) next(t testing.TB) map[string]any {
+	t.Helper()
+	select {
+	case b := <-c.msgs:
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("not JSON: %s", b)
+		}
+		return m
+	case err := <-c.closed:
+		t.Fatalf("closed while waiting for a message: %v", err)
+	case <-time.After(wait):
+		t.Fatal("no message")
+	}
+	return nil
+}
+
+// closeCode waits for the connection to close and returns the close code
+// and reason the server sent.
+func (c *wsClient) closeCode(t testing.TB) (uint16, string) {
+	t.Helper()
+	for {
+		select {
+		case <-c.msgs:
+		case err := <-c.closed:
+			var ce *gws.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code, string(ce.Reason)
+			}
+			t.Fatalf("closed without a close frame: %v", err)
+		case <-time.After(wait):
+			t.Fatal("not closed")
+		}
+	}
+}
+
+func (c *wsClient) sendText(t testing.TB, s string) {
+	t.Helper()
+	if err := c.conn.WriteString(s); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func newTestHub(t testing.TB, cfg Config) (*Hub, *httptest.Server) {
+	t.Helper()
+	h := New(cfg)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		h.Close(5 * time.Second)
+		srv.Close()
+	})
+	return h, srv
+}
+
+var t0 = time.Date(2026, 2, 3, 14, 30, 45, 0, time.UTC)
+
+// events makes n events from seq first on: market ticks, with an agent
+// state and a trade among them.
+func events(first uint64, n int) []arena.Event {
+	out := make([]arena.Event, n)
+	for i := range out {
+		seq := first + uint64(i)
+		e := arena.Event{Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second)}
+		switch seq % 5 {
+		case 3:
+			e.Type, e.Agent = arena.EventAgent, &arena.AgentState{ID: "Balanced", Capital: market.MoneyFromFloat(115000.5), Trades: 28, WinRate: 0.62, Status: arena.StatusActive}
+		case 4:
+			e.Type, e.Trade = arena.EventTrade, &arena.TradeEvent{Agent: "Momentum", Symbol: "ETH-USD", Action: "open", Side: arena.Long, Qty: 1, Price: market.PriceFromFloat(2500)}
+		default:
+			sym := market.Symbol("BTC-USD")
+			if seq%2 == 0 {
+				sym = "SOL-USD"
+			}
+			e.Type, e.Market = arena.EventMarket, &arena.MarketEvent{Symbol: sym, Price: market.PriceFromFloat(45150.32 + float64(seq)), ChangePercent: 0.45, Source: "sim"}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// history is an in-memory History over a fixed list of events.
+type history struct {
+	events []arena.Event
+	oldest uint64
+}
+
+func (h *history) Oldest() uint64 { return h.oldest }
+
+func (h *history) Replay(from, until uint64, fn func(arena.Event) error) error {
+	for _, e := range h.events {
+		if e.Seq >= from && e.Seq < until && e.Seq >= h.oldest {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func seqOf(t testing.TB, m map[string]any) uint64 {
+	t.Helper()
+	v, ok := m["sequence"].(float64)
+	if !ok {
+		t.Fatalf("no sequence in %v", m)
+	}
+	return uint64(v)
+}

@@ -1,0 +1,381 @@
+package hub
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/lineage-arena/lineage/arena"
+)
+
+// Bounds of the hub, named so they can be documented and tested.
+const (
+	// QueueBound is how many messages may wait for one client. A client
+	// whose queue is full when a message comes is too slow: it is cut.
+	QueueBound = 1024
+	// MaxInbound bounds a client frame; a larger one closes with 1009.
+	MaxInbound = 4 << 10
+	// InboundRate and InboundBurst bound client messages per second; a
+	// flood closes with 1008.
+	InboundRate  = 10
+	InboundBurst = 20
+)
+
+// History gives the events a resuming client missed.
+type History interface {
+	// Replay calls fn with every event of sequence in [from, until), in
+	// order, until fn returns an error.
+	Replay(from, until uint64, fn func(arena.Event) error) error
+	// Oldest is the first sequence number kept.
+	Oldest() uint64
+}
+
+// Config configures a Hub. The zero value of every field is its default.
+type Config struct {
+	// MaxConns caps open connections; beyond it the upgrade is answered
+	// with HTTP 503. Default 20,000.
+	MaxConns int
+	// AllowedOrigins lists the Origin values allowed to connect, as
+	// "scheme://host[:port]", with "*" for any port ("http://localhost:*")
+	// or alone for any origin. Default: localhost, 127.0.0.1 and [::1] on
+	// any port, http or https. A request without Origin (not a browser) is
+	// always allowed.
+	AllowedOrigins []string
+	// Token, when set, is required: "Authorization: Bearer <token>" or
+	// ?token=<token> (for browsers).
+	Token string
+	// PingInterval is how often idle clients are pinged; a client silent
+	// for 2.5 intervals is closed. Default 30 s.
+	PingInterval time.Duration
+	// WriteTimeout bounds one write to a client; a client that does not
+	// take its data in time is cut as too slow. Default 2 s.
+	WriteTimeout time.Duration
+	// History serves ?since=N; nil means resume is not offered.
+	History History
+	// Snapshot gives the state a new client is sent after its welcome.
+	Snapshot func() *arena.Snapshot
+	Logger   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Hub is the WebSocket fan-out. Publish is called by one goroutine (the
+// arena's); ServeHTTP by the HTTP server; Stats from anywhere.
+type Hub struct {
+	cfg      Config
+	upgrader *gws.Upgrader
+	origins  []string
+
+	mu      sync.RWMutex // guards clients, lastSeq, closed
+	clients map[*client]struct{}
+	lastSeq uint64 // sequence of the last event published
+	closed  bool
+
+	nextID  atomic.Uint64
+	conns   atomic.Int64
+	readers sync.WaitGroup // one per connection: its read loop
+	stop    chan struct{}
+	pinger  sync.WaitGroup
+
+	sent, bytes, slow, dropped, protoErrs, accepted atomic.Uint64
+	refused                                         sync.Map // reason → *atomic.Uint64
+}
+
+// New returns a Hub and starts its pinger; Close stops both.
+func New(cfg Config) *Hub {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 20_000
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.AllowedOrigins) == 0 {
+		cfg.AllowedOrigins = []string{
+			"http://localhost:*", "https://localhost:*", "http://127.0.0.1:*", "https://127.0.0.1:*",
+			"http://[::1]:*", "https://[::1]:*",
+		}
+	}
+	h := &Hub{cfg: cfg, clients: map[*client]struct{}{}, stop: make(chan struct{})}
+	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
+		ReadMaxPayloadSize: MaxInbound,
+		ReadBufferSize:     MaxInbound,
+		CheckUtf8Enabled:   true,
+		HandshakeTimeout:   5 * time.Second,
+	})
+	h.pinger.Add(1)
+	go h.pingLoop()
+	return h
+}
+
+// ServeHTTP upgrades a request to a WebSocket, after the checks that answer
+// in plain HTTP: 503 past MaxConns, 403 for a foreign Origin, 401 without
+// the token. Query: ?schema=v1|v2, ?since=N.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.originAllowed(r.Header.Get("Origin")) {
+		h.refuse(w, "origin", http.StatusForbidden, "origin not allowed")
+		return
+	}
+	if h.cfg.Token != "" && !h.tokenOK(r) {
+		h.refuse(w, "token", http.StatusUnauthorized, "a bearer token is required")
+		return
+	}
+	q := r.URL.Query()
+	schema := V1
+	switch q.Get("schema") {
+	case "", "v1":
+	case "v2":
+		schema = V2
+	default:
+		http.Error(w, "schema must be v1 or v2", http.StatusBadRequest)
+		return
+	}
+	since, resume := uint64(0), false
+	if s := q.Get("since"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			http.Error(w, "since must be a sequence number", http.StatusBadRequest)
+			return
+		}
+		since, resume = n, true
+	}
+	if h.conns.Add(1) > int64(h.cfg.MaxConns) {
+		h.conns.Add(-1)
+		h.refuse(w, "max_conns", http.StatusServiceUnavailable, "server at its connection limit")
+		return
+	}
+	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
+		tokens: InboundBurst, lastFill: h.cfg.Now()}
+	conn, err := h.upgrader.Upgrade(w, r)
+	if err != nil {
+		h.conns.Add(-1)
+		return
+	}
+	c.conn = conn
+	conn.Session().Store("c", c)
+	h.accepted.Add(1)
+	h.readers.Add(1)
+	go func() {
+		defer h.readers.Done()
+		conn.ReadLoop()
+	}()
+}
+
+func (h *Hub) refuse(w http.ResponseWriter, reason string, code int, msg string) {
+	v, _ := h.refused.LoadOrStore(reason, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
+	http.Error(w, msg, code)
+}
+
+func (h *Hub) tokenOK(r *http.Request) bool {
+	got := r.URL.Query().Get("token")
+	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
+		got = strings.TrimPrefix(a, "Bearer ")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
+}
+
+func (h *Hub) originAllowed(origin string) bool {
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	for _, a := range h.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+		if base, ok := strings.CutSuffix(a, ":*"); ok {
+			host := u.Scheme + "://" + u.Hostname()
+			if strings.Contains(u.Hostname(), ":") {
+				host = u.Scheme + "://[" + u.Hostname() + "]"
+			}
+			if strings.EqualFold(base, host) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Publish sends durable events to every client that wants them. Each event
+// is encoded once per schema in use; the same bytes go to every client.
+// Publish never blocks on a client.
+func (h *Hub) Publish(events []arena.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || len(events) == 0 {
+		return
+	}
+	for i := range events {
+		e := &events[i]
+		h.lastSeq = e.Seq
+		var enc [2][]byte
+		for c := range h.clients {
+			if !c.wants(e) {
+				continue
+			}
+			if enc[c.schema] == nil {
+				var err error
+				if c.schema == V1 {
+					enc[V1], err = encodeV1(e, false)
+				} else {
+					enc[V2], err = encodeV2(e)
+				}
+				if err != nil {
+					h.cfg.Logger.Error("encode event", "seq", e.Seq, "err", err)
+					return
+				}
+			}
+			c.send(enc[c.schema])
+		}
+	}
+}
+
+// SetLastSeq tells a new Hub where history stands before the first
+// Publish, so welcomes and resumes are right after a restart.
+func (h *Hub) SetLastSeq(seq uint64) {
+	h.mu.Lock()
+	h.lastSeq = seq
+	h.mu.Unlock()
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	s := Stats{
+		Connections: h.conns.Load(), Accepted: h.accepted.Load(), MessagesSent: h.sent.Load(),
+		BytesSent: h.bytes.Load(), SlowDisconnects: h.slow.Load(), MessagesDropped: h.dropped.Load(),
+		ProtocolErrors: h.protoErrs.Load(), Refused: map[string]uint64{},
+	}
+	h.refused.Range(func(k, v any) bool {
+		s.Refused[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return s
+}
+
+func (h *Hub) pingLoop() {
+	defer h.pinger.Done()
+	t := time.NewTicker(h.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.mu.RLock()
+			for c := range h.clients {
+				c.ping()
+			}
+			h.mu.RUnlock()
+		}
+	}
+}
+
+// ErrClosed is returned for work handed to a closed hub.
+var ErrClosed = errors.New("hub closed")
+
+// Close sends every client a 1001 close frame ("server shutting down"),
+// stops the pinger and waits — at most wait — for the connections to end.
+// It is idempotent.
+func (h *Hub) Close(wait time.Duration) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	clients := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		clients = append(clients, c)
+	}
+	h.mu.Unlock()
+	close(h.stop)
+	h.pinger.Wait()
+	for _, c := range clients {
+		c.close(1001, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		h.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(wait):
+		for _, c := range clients {
+			c.conn.NetConn().Close()
+		}
+		<-done
+		return fmt.Errorf("%w: %d clients did not close in %s", ErrClosed, len(clients), wait)
+	}
+}
+
+// gws callbacks: the Hub is the event handler of every connection.
+
+// OnOpen welcomes a client, then sends the snapshot or the resumed history,
+// and only then makes it live: events published meanwhile wait in its queue.
+func (h *Hub) OnOpen(conn *gws.Conn) {
+	c := clientOf(conn)
+	conn.SetReadDeadline(h.cfg.Now().Add(h.cfg.PingInterval * 5 / 2))
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		c.close(1001, "server shutting down")
+		return
+	}
+	last := h.lastSeq
+	c.catchingUp = true
+	h.clients[c] = struct{}{}
+	h.mu.Unlock()
+	conn.Async(func() { c.start(last) })
+}
+
+func (h *Hub) OnClose(conn *gws.Conn, err error) {
+	c := clientOf(conn)
+	h.mu.Lock()
+	delete(h.clients, c)
+	h.mu.Unlock()
+	c.drop()
+	h.conns.Add(-1)
+}
+
+func (h *Hub) OnPing(conn *gws.Conn, payload []byte) {
+	clientOf(conn).alive()
+	conn.WritePong(payload)
+}
+
+func (h *Hub) OnPong(conn *gws.Conn, payload []byte) { clientOf(conn).alive() }
+
+func (h *Hub) OnMessage(conn *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := clientOf(conn)
+	c.alive()
+	c.inbound(msg.Opcode, msg.Bytes())
+}
+
+func clientOf(conn *gws.Conn) *client {
+	v, _ := conn.Session().Load("c")
+	return v.(*client)
+}

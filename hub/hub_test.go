@@ -1,0 +1,277 @@
+package hub
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/market"
+)
+
+func TestWelcomeSnapshotAndLiveInOrder(t *testing.T) {
+	snap := &arena.Snapshot{
+		Time: t0,
+		Marks: []arena.MarketEvent{
+			{Symbol: "BTC-USD", Price: market.PriceFromFloat(45150.32), ChangePercent: 0.45},
+			{Symbol: "ETH-USD"}, // no tick yet: not sent
+		},
+		Agents: []arena.AgentState{{ID: "Balanced", Capital: market.MoneyFromFloat(115000.5), Trades: 28, WinRate: 0.62, Status: arena.StatusActive}},
+	}
+	h, srv := newTestHub(t, Config{Snapshot: func() *arena.Snapshot { return snap }})
+	h.SetLastSeq(1040)
+	c := mustDial(t, srv, "")
+	w := c.next(t)
+	if w["type"] != "welcome" || w["message"] != WelcomeText || seqOf(t, w) != 1040 || w["client_id"] == nil {
+		t.Fatalf("welcome %v", w)
+	}
+	m := c.next(t)
+	mk, _ := m["market"].(map[string]any)
+	if m["event_type"] != "market" || m["snapshot"] != true || mk["symbol"] != "BTC-USD" || mk["price"] != 45150.32 || m["agent"] != nil {
+		t.Errorf("market snapshot %v", m)
+	}
+	a := c.next(t)
+	ag, _ := a["agent"].(map[string]any)
+	if a["event_type"] != "agent" || ag["agent_id"] != "Balanced" || ag["capital"] != 115000.5 || ag["trades_executed"] != 28.0 ||
+		ag["win_rate"] != 0.62 || ag["status"] != "active" || ag["timestamp"] == nil {
+		t.Errorf("agent snapshot %v", a)
+	}
+	h.Publish(events(1041, 20))
+	for want := uint64(1041); want < 1061; want++ {
+		if got := seqOf(t, c.next(t)); got != want {
+			t.Fatalf("sequence %d, want %d", got, want)
+		}
+	}
+}
+
+func TestSchemaV2(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "?schema=v2")
+	c.next(t) // welcome
+	h.Publish(events(1, 5))
+	m := c.next(t)
+	if m["type"] != "market" || m["symbol"] != "BTC-USD" || m["price"] == nil || m["timestamp"] == nil {
+		t.Errorf("v2 market %v", m)
+	}
+	c.next(t) // seq 2, market
+	a := c.next(t)
+	if a["type"] != "agent" || a["agent_name"] != "Balanced" || a["trades"] != 28.0 || a["action"] != "trading" || a["scars"] != 0.0 {
+		t.Errorf("v2 agent %v", a)
+	}
+	tr := c.next(t)
+	if tr["type"] != "trade" || tr["agent_id"] != "Momentum" || tr["symbol"] != "ETH-USD" || seqOf(t, tr) != 4 {
+		t.Errorf("v2 trade %v", tr)
+	}
+	if _, _, err := dial(t, srv, "?schema=v9", nil); err == nil {
+		t.Error("schema v9 accepted")
+	}
+}
+
+func TestResumeIsGapFreeAndWithoutDuplicates(t *testing.T) {
+	past := events(1, 30)
+	hist := &history{events: past, oldest: 1}
+	h, srv := newTestHub(t, Config{History: hist})
+	h.SetLastSeq(30)
+	c := mustDial(t, srv, "?since=12")
+	c.next(t) // welcome
+	h.Publish(events(31, 10)) // live events while the client catches up
+	for want := uint64(13); want <= 40; want++ {
+		if got := seqOf(t, c.next(t)); got != want {
+			t.Fatalf("sequence %d, want %d", got, want)
+		}
+	}
+	select {
+	case b := <-c.msgs:
+		t.Errorf("an extra message after 40: %s", b)
+	default:
+	}
+}
+
+func TestResumeSaysWhatItCannotDo(t *testing.T) {
+	hist := &history{events: events(1, 30), oldest: 10}
+	h, srv := newTestHub(t, Config{History: hist})
+	h.SetLastSeq(30)
+	c := mustDial(t, srv, "?since=3")
+	c.next(t)
+	if m := c.next(t); m["type"] != "resume" || m["code"] != "truncated" || !strings.Contains(m["message"].(string), "no longer kept") {
+		t.Fatalf("resume from before the oldest: %v", m)
+	}
+	if got := seqOf(t, c.next(t)); got != 10 {
+		t.Errorf("first resumed sequence %d, want the oldest kept, 10", got)
+	}
+	c2 := mustDial(t, srv, "?since=99")
+	c2.next(t)
+	if m := c2.next(t); m["type"] != "resume" || m["code"] != "ahead" {
+		t.Errorf("resume from the future: %v", m)
+	}
+}
+
+func TestSubscribeFilters(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "")
+	c.next(t)
+	c.sendText(t, `{"type":"subscribe","symbols":["sol-usd"],"events":["market"]}`)
+	if m := c.next(t); m["type"] != "subscribed" {
+		t.Fatalf("subscribe answer %v", m)
+	}
+	h.Publish(events(1, 20))
+	for range 6 { // SOL ticks among 1..20: the even market sequences 2, 6, 10, 12, 16, 20
+		m := c.next(t)
+		if m["event_type"] != "market" || m["market"].(map[string]any)["symbol"] != "SOL-USD" {
+			t.Fatalf("filtered stream gave %v", m)
+		}
+	}
+	c.sendText(t, `{"type":"subscribe","events":["weather"]}`)
+	if m := c.next(t); m["type"] != "error" || !strings.Contains(m["message"].(string), "weather") {
+		t.Errorf("a bad subscription: %v", m)
+	}
+}
+
+func TestClientMessages(t *testing.T) {
+	_, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "")
+	c.next(t)
+	for _, tt := range []struct{ send, wantType, wantCode string }{
+		{`{"type":"ping"}`, "pong", ""},
+		{`{"type":"heartbeat"}`, "pong", ""},
+		{`{"type":`, "error", "malformed"},
+		{`{"type":"dance"}`, "error", "unknown_type"},
+		{`[1,2,3]`, "error", "malformed"},
+	} {
+		c.sendText(t, tt.send)
+		m := c.next(t)
+		if m["type"] != tt.wantType || (tt.wantCode != "" && m["code"] != tt.wantCode) {
+			t.Errorf("sent %s, got %v", tt.send, m)
+		}
+	}
+	if err := c.conn.WriteMessage(2 /* binary */, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.next(t); m["code"] != "binary" {
+		t.Errorf("binary frame answered %v", m)
+	}
+	c.sendText(t, `{"type":"ping"}`) // still up
+	if m := c.next(t); m["type"] != "pong" {
+		t.Errorf("after errors: %v", m)
+	}
+}
+
+func TestOversizedFrameAndFloodClose(t *testing.T) {
+	_, srv := newTestHub(t, Config{})
+	big := mustDial(t, srv, "")
+	big.next(t)
+	big.sendText(t, `{"type":"ping","pad":"`+strings.Repeat("x", MaxInbound)+`"}`)
+	if code, _ := big.closeCode(t); code != 1009 {
+		t.Errorf("oversized frame closed with %d, want 1009", code)
+	}
+	flood := mustDial(t, srv, "")
+	flood.next(t)
+	for range InboundBurst * 3 {
+		if flood.conn.WriteString(`{"type":"ping"}`) != nil {
+			break
+		}
+	}
+	code, reason := flood.closeCode(t)
+	if code != 1008 || !strings.Contains(reason, "flood") {
+		t.Errorf("flood closed with %d %q, want 1008 naming the flood", code, reason)
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	h, srv := newTestHub(t, Config{MaxConns: 2, Token: "s3cret"})
+	auth := http.Header{"Authorization": {"Bearer s3cret"}}
+	for _, tt := range []struct {
+		name string
+		q    string
+		hdr  http.Header
+		code int
+	}{
+		{"no token", "", nil, http.StatusUnauthorized},
+		{"wrong token", "?token=nope", nil, http.StatusUnauthorized},
+		{"foreign origin", "", http.Header{"Authorization": {"Bearer s3cret"}, "Origin": {"http://evil.example"}}, http.StatusForbidden},
+	} {
+		_, resp, err := dial(t, srv, tt.q, tt.hdr)
+		if err == nil || resp == nil || resp.StatusCode != tt.code {
+			st := 0
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			t.Errorf("%s: err %v status %d, want %d", tt.name, err, st, tt.code)
+		}
+	}
+	a, _, err := dial(t, srv, "", http.Header{"Authorization": {"Bearer s3cret"}, "Origin": {"http://localhost:5173"}})
+	if err != nil {
+		t.Fatalf("header token and a localhost origin: %v", err)
+	}
+	a.next(t)
+	b, _, err := dial(t, srv, "?token=s3cret", nil)
+	if err != nil {
+		t.Fatalf("query token: %v", err)
+	}
+	b.next(t)
+	_, resp, err := dial(t, srv, "", auth)
+	if err == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("third connection past MaxConns 2: err %v", err)
+	}
+	st := h.Stats()
+	if st.Refused["token"] != 2 || st.Refused["origin"] != 1 || st.Refused["max_conns"] != 1 || st.Connections != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestCloseSends1001(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "")
+	c.next(t)
+	if err := h.Close(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.closeCode(t); code != 1001 {
+		t.Errorf("close code %d, want 1001", code)
+	}
+	if h.Stats().Connections != 0 {
+		t.Errorf("connections after Close: %d", h.Stats().Connections)
+	}
+}
+
+func TestFanOutToAThousandClients(t *testing.T) {
+	const n, msgs = 1000, 50
+	h, srv := newTestHub(t, Config{})
+	clients := make([]*wsClient, n)
+	for i := range clients {
+		clients[i] = mustDial(t, srv, "")
+		clients[i].next(t)
+	}
+	h.Publish(events(1, msgs))
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for want := uint64(1); want <= msgs; want++ {
+				select {
+				case b := <-c.msgs:
+					if !strings.Contains(string(b), fmt.Sprintf(`"sequence":%d`, want)) {
+						errs <- fmt.Errorf("got %s, want sequence %d", b, want)
+						return
+					}
+				case <-time.After(wait):
+					errs <- fmt.Errorf("message %d never came", want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if st := h.Stats(); st.MessagesSent < n*(msgs+1) {
+		t.Errorf("sent %d messages, want at least %d", st.MessagesSent, n*(msgs+1))
+	}
+}
