@@ -76,7 +76,7 @@ func TestResumeIsGapFreeAndWithoutDuplicates(t *testing.T) {
 	h, srv := newTestHub(t, Config{History: hist})
 	h.SetLastSeq(30)
 	c := mustDial(t, srv, "?since=12")
-	c.next(t) // welcome
+	c.next(t)                 // welcome
 	h.Publish(events(31, 10)) // live events while the client catches up
 	for want := uint64(13); want <= 40; want++ {
 		if got := seqOf(t, c.next(t)); got != want {
