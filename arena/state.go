@@ -206,10 +206,12 @@ type Standing struct {
 	AgentState
 }
 
-// Leaderboard ranks every agent: the living before the dead, then by ROI,
-// then by birth order.
-func (ar *Arena) Leaderboard() []Standing {
-	states := ar.Agents()
+// Leaderboard ranks every agent: see Rank.
+func (ar *Arena) Leaderboard() []Standing { return Rank(ar.Agents()) }
+
+// Rank orders agent states into a leaderboard: the living before the dead,
+// then by ROI, then by birth order (the order of states).
+func Rank(states []AgentState) []Standing {
 	order := make([]int, len(states))
 	for i := range order {
 		order[i] = i

@@ -89,6 +89,8 @@ type history struct {
 	log       *eventlog.Log
 	pending   []committed
 	observers []func(committed)
+	// batchObservers see each commit's events together, after observers.
+	batchObservers []func([]committed)
 }
 
 func (h *history) Emit(e arena.Event) error {
@@ -113,6 +115,11 @@ func (h *history) Commit() error {
 	for _, c := range h.pending {
 		for _, o := range h.observers {
 			o(c)
+		}
+	}
+	if len(h.pending) > 0 {
+		for _, o := range h.batchObservers {
+			o(h.pending)
 		}
 	}
 	clear(h.pending)

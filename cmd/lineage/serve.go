@@ -34,6 +34,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	agentEvery := fs.Duration("agent-interval", 10*time.Second, "how often every agent's state is emitted")
 	dataDir := fs.String("data-dir", ".lineage", "directory of the event log and the graveyard")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	var sf serverFlags
+	sf.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -91,7 +93,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	h.observers = append(h.observers, logEvent(log), u.bury)
 	run.buried = u
-	return run.loop(ctx, h, *interval, *agentEvery, log)
+	web, err := startWeb(&sf, *dataDir, run.ar, l, h, log)
+	if err != nil {
+		return err
+	}
+	err = run.loop(ctx, h, *interval, *agentEvery, log)
+	// Shutdown: 1001 to every client and the HTTP server closed within
+	// the budget; the log was committed by the loop and closes on return.
+	return errors.Join(err, web.stop(4*time.Second))
 }
 
 // liveRun is an arena with its feed, fresh or rebuilt from a data dir.

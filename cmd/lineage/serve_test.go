@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,9 @@ func startServer(t *testing.T, args ...string) *server {
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{logs: newLogWatcher(), cancel: cancel, exited: make(chan int, 1)}
 	env := &Env{Stdout: &bytes.Buffer{}, Stderr: s.logs, Getenv: func(string) string { return "" }}
+	if !slices.Contains(args, "--ws-addr") {
+		args = append(args, "--ws-addr", "127.0.0.1:0") // any free port
+	}
 	go func() { s.exited <- run(ctx, env, append([]string{"serve"}, args...)) }()
 	t.Cleanup(cancel)
 	return s

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/eventlog"
+	"github.com/lineage-arena/lineage/graveyard"
+	"github.com/lineage-arena/lineage/hub"
+	"github.com/lineage-arena/lineage/internal/web"
+)
+
+// serverFlags are serve's network flags.
+type serverFlags struct {
+	wsAddr         string
+	token          string
+	allowedOrigins string
+	maxConns       int
+	tlsCert        string
+	tlsKey         string
+}
+
+func (f *serverFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.wsAddr, "ws-addr", "127.0.0.1:9001", "address of the WebSocket hub, the API and the dashboard")
+	fs.StringVar(&f.token, "token", "", "require this bearer token from clients (header, or ?token= for browsers)")
+	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated Origins allowed to connect, \"*\" for any, \"http://host:*\" for any port (default: localhost origins)")
+	fs.IntVar(&f.maxConns, "max-conns", 20_000, "open WebSocket connections beyond which upgrades get HTTP 503")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file, with --tls-cert")
+}
+
+// webServer is the HTTP side of serve: the hub, the API, the dashboard.
+type webServer struct {
+	hub  *hub.Hub
+	srv  *http.Server
+	snap atomic.Pointer[arena.Snapshot]
+	done sync.WaitGroup
+	err  error // Serve's error, read after done
+	addr string
+}
+
+// startWeb listens on --ws-addr and serves until stop. Events reach the
+// hub only once durable: it is a commit observer of h.
+func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, h *history, log *slog.Logger) (*webServer, error) {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if f.maxConns <= 0 {
+		return nil, usagef("--max-conns %d: must be at least 1", f.maxConns)
+	}
+	var origins []string
+	for o := range strings.SplitSeq(f.allowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	w := &webServer{}
+	w.snap.Store(ar.Snapshot())
+	w.hub = hub.New(hub.Config{
+		MaxConns: f.maxConns, AllowedOrigins: origins, Token: f.token, Logger: log,
+		History: logHistory{l}, Snapshot: w.snap.Load,
+	})
+	w.hub.SetLastSeq(ar.NextSeq() - 1)
+	h.batchObservers = append(h.batchObservers, func(cs []committed) {
+		w.snap.Store(ar.Snapshot())
+		evs := make([]arena.Event, len(cs))
+		for i, c := range cs {
+			evs[i] = c.event
+		}
+		w.hub.Publish(evs)
+	})
+	key, err := graveyard.LoadOrCreateKey(dataDir)
+	if err != nil {
+		w.hub.Close(0)
+		return nil, err
+	}
+	api := web.Sources{
+		Snapshot:  w.snap.Load,
+		Graveyard: func() (any, error) { return graveyard.List(filepath.Join(dataDir, "graveyard"), key) },
+		Events:    logHistory{l}.raw,
+	}
+	ln, err := net.Listen("tcp", f.wsAddr)
+	if err != nil {
+		w.hub.Close(0)
+		return nil, fmt.Errorf("--ws-addr: %w", err)
+	}
+	w.addr = ln.Addr().String()
+	w.srv = &http.Server{Handler: web.Handler(api, w.hub), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		if f.tlsCert != "" {
+			w.err = w.srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			w.err = w.srv.Serve(ln)
+		}
+	}()
+	scheme := "ws"
+	if f.tlsCert != "" {
+		scheme = "wss"
+	}
+	log.Info("serving", "websocket", scheme+"://"+w.addr+"/", "api", strings.Replace(scheme, "ws", "http", 1)+"://"+w.addr+"/api/")
+	return w, nil
+}
+
+// stop closes every WebSocket with 1001, then the HTTP server, within the
+// shutdown budget, and waits for the serving goroutine.
+func (w *webServer) stop(budget time.Duration) error {
+	herr := w.hub.Close(budget / 2)
+	ctx, cancel := context.WithTimeout(context.Background(), budget/2)
+	defer cancel()
+	serr := w.srv.Shutdown(ctx)
+	w.done.Wait()
+	if errors.Is(w.err, http.ErrServerClosed) {
+		w.err = nil
+	}
+	return errors.Join(herr, serr, w.err)
+}
+
+// logHistory serves resumes and /api/events from the event log.
+type logHistory struct{ l *eventlog.Log }
+
+func (h logHistory) Oldest() uint64 { return 1 }
+
+func (h logHistory) Replay(from, until uint64, fn func(arena.Event) error) error {
+	it := h.l.Iter(max(from, 1))
+	defer it.Close()
+	for {
+		rec, err := it.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if rec.Seq >= until {
+			return nil
+		}
+		var e arena.Event
+		if err := json.Unmarshal(rec.Payload, &e); err != nil {
+			return fmt.Errorf("record %d: %w", rec.Seq, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// raw returns up to limit stored events after since, as stored.
+func (h logHistory) raw(since uint64, limit int) ([]json.RawMessage, error) {
+	it := h.l.Iter(since + 1)
+	defer it.Close()
+	var out []json.RawMessage
+	for len(out) < limit {
+		rec, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec.Seq == 0 {
+			continue
+		}
+		out = append(out, json.RawMessage(append([]byte(nil), rec.Payload...)))
+	}
+	return out, nil
+}
