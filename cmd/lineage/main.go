@@ -35,8 +35,9 @@ type command struct {
 type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	// StderrIsTerminal enables progress output.
-	StderrIsTerminal bool
+	// StderrIsTerminal enables progress output; StdoutIsTerminal enables
+	// watch's emoji and colours.
+	StderrIsTerminal, StdoutIsTerminal bool
 	// Log is the command's logger once it has made one; Logger falls back
 	// to warnings on Stderr.
 	Log *slog.Logger
@@ -54,7 +55,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the arena live: feed → arena → event log → WebSocket hub and metrics", runServe},
 		{"arena", "run a competition offline as fast as the machine allows and print the leaderboard", runArena},
-		{"watch", "terminal client for a running server", notYet("watch", "the WebSocket terminal client")},
+		{"watch", "terminal client for a running server", runWatch},
 		{"loadtest", "load generator against a running server", notYet("loadtest", "the WebSocket load generator")},
 		{"verify", "check the event log's hash chain and every tombstone's signature", runVerify},
 		{"graveyard", "list dead agents with cause of death, scars, lifespan and final capital", runGraveyard},
@@ -73,7 +74,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, StderrIsTerminal: isTerminal(os.Stderr)}
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, StderrIsTerminal: isTerminal(os.Stderr), StdoutIsTerminal: isTerminal(os.Stdout)}
 	code := run(ctx, env, os.Args[1:])
 	stop()
 	os.Exit(code)

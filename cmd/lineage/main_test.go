@@ -300,8 +300,8 @@ func TestHelpListsFlagsAndTwins(t *testing.T) {
 	if r := runCmd(t, nil, "dance"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "dance"`) {
 		t.Errorf("unknown command: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if r := runCmd(t, nil, "watch"); r.code != 1 || !strings.Contains(r.stderr, "not available yet") {
-		t.Errorf("watch: exit %d, stderr %q", r.code, r.stderr)
+	if r := runCmd(t, nil, "watch", "--retry=false", "ws://127.0.0.1:1"); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("watch with nothing listening: exit %d, stderr %q; want exit 1 and one line", r.code, r.stderr)
 	}
 	if r := runCmd(t, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "lineage ") {
 		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
