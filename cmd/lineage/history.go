@@ -158,6 +158,8 @@ type rebuilder struct {
 	head   int
 	market arena.MarketEvent // the market record being replayed
 	deaths []committed       // every death, with its record's hash
+	// seen, if set, is called with every event checked against the log.
+	seen func(committed)
 }
 
 func (rb *rebuilder) Emit(e arena.Event) error {
@@ -218,6 +220,9 @@ func (rb *rebuilder) check(rec eventlog.Record, e arena.Event) error {
 			return diverged()
 		}
 		return nil
+	}
+	if rb.seen != nil {
+		defer rb.seen(committed{event: e, hash: rec.Hash})
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {

@@ -53,7 +53,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// One pass over the log both checks it and rebuilds the run it holds.
 	started := time.Now()
 	sink := &switchSink{}
-	rb := &rebuilder{found: func(g genesis, s arena.Sink) (*arena.Arena, error) {
+	trades := newTradeBook()
+	rb := &rebuilder{seen: trades.observe, found: func(g genesis, s arena.Sink) (*arena.Arena, error) {
 		if err := g.adopt(fs, &af); err != nil {
 			return nil, err
 		}
@@ -91,9 +92,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if u.err != nil {
 		return u.err
 	}
-	h.observers = append(h.observers, logEvent(log), u.bury)
+	h.observers = append(h.observers, logEvent(log), u.bury, trades.observe)
 	run.buried = u
-	web, err := startWeb(&sf, *dataDir, run.ar, l, h, log)
+	web, err := startWeb(&sf, *dataDir, run.ar, l, h, trades, log)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ type webServer struct {
 
 // startWeb listens on --ws-addr and serves until stop. Events reach the
 // hub only once durable: it is a commit observer of h.
-func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, h *history, log *slog.Logger) (*webServer, error) {
+func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, h *history, trades *tradeBook, log *slog.Logger) (*webServer, error) {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together")
 	}
@@ -91,6 +91,7 @@ func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, 
 		Snapshot:  w.snap.Load,
 		Graveyard: func() (any, error) { return graveyard.List(filepath.Join(dataDir, "graveyard"), key) },
 		Events:    logHistory{l}.raw,
+		Trades:    func(id string) any { return trades.recent(id) },
 	}
 	ln, err := net.Listen("tcp", f.wsAddr)
 	if err != nil {

@@ -159,3 +159,35 @@ func TestServeStreamsAndResumesAcrossARestart(t *testing.T) {
 	}
 	s.stop()
 }
+
+// /api/agents/{id} has the agent's scars and recent trades, rebuilt from
+// the log after a restart.
+func TestAgentAPIAfterARestart(t *testing.T) {
+	dir := deadRun(t)
+	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
+	s.logs.waitFor(t, "msg=serving", s.exited)
+	api := strings.Replace(field(t, s.logs.String(), "msg=serving", "websocket"), "ws://", "http://", 1)
+	resp, err := http.Get(api + "api/agents/Reckless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a struct {
+		Status  string `json:"status"`
+		ScarLog []any  `json:"scar_log"`
+		Trades  []struct {
+			Seq   uint64 `json:"sequence"`
+			Agent string `json:"agent_id"`
+		} `json:"trades"`
+	}
+	json.NewDecoder(resp.Body).Decode(&a)
+	resp.Body.Close()
+	s.stop()
+	if a.Status != "deceased" || len(a.ScarLog) != 5 || len(a.Trades) != recentTrades {
+		t.Fatalf("Reckless after a restart: status %s, %d scars, %d trades", a.Status, len(a.ScarLog), len(a.Trades))
+	}
+	for i, tr := range a.Trades {
+		if tr.Agent != "Reckless" || (i > 0 && tr.Seq <= a.Trades[i-1].Seq) {
+			t.Fatalf("trade %d: %+v (previous %+v)", i, tr, a.Trades[max(0, i-1)])
+		}
+	}
+}

@@ -19,8 +19,11 @@ type Sources struct {
 	// Graveyard returns the dead's tombstones, JSON-encodable.
 	Graveyard func() (any, error)
 	// Events returns up to limit stored events after sequence since, as the
-	// JSON the event log holds, and the sequence of the last one.
+	// JSON the event log holds.
 	Events func(since uint64, limit int) ([]json.RawMessage, error)
+	// Trades returns an agent's recent fills, JSON-encodable; nil leaves
+	// them out of /api/agents/{id}.
+	Trades func(id string) any
 }
 
 // Limits of /api/events.
@@ -33,7 +36,7 @@ const (
 //
 //	GET /                    the dashboard page
 //	GET /api/agents          every agent, living and dead
-//	GET /api/agents/{id}     one agent, with its scars and positions
+//	GET /api/agents/{id}     one agent, with its scars, positions and recent trades
 //	GET /api/market          the latest tick of every symbol
 //	GET /api/leaderboard     the ranking
 //	GET /api/graveyard       the dead's tombstones
@@ -69,7 +72,14 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 		}
 		for _, a := range s.Agents {
 			if a.ID == r.PathValue("id") {
-				writeJSON(w, a)
+				var trades any = []any{}
+				if src.Trades != nil {
+					trades = src.Trades(a.ID)
+				}
+				writeJSON(w, struct {
+					arena.AgentState
+					Trades any `json:"trades"`
+				}{a, trades})
 				return
 			}
 		}
