@@ -1,0 +1,256 @@
+package metrics_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lineage-arena/lineage/metrics"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// monitoring is the kit this package's metrics feed.
+const monitoring = "../monitoring"
+
+// needTool returns the path of an outside program. Missing, it skips the
+// test on a developer's machine and fails it in CI (CI=true), where
+// .ci/run installs it.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found, and CI=true: .ci/run must install Debian's prometheus package", name)
+		}
+		t.Skipf("%s not found: apt-get install prometheus to run this test", name)
+	}
+	return path
+}
+
+// exported lists every series name the collector can produce: the names
+// its Describe announces, with _bucket, _sum and _count for histograms,
+// and lineage_build_info from NewRegistry.
+func exported(t testing.TB) map[string]bool {
+	t.Helper()
+	names := map[string]bool{"lineage_build_info": true}
+	fams := mustGather(t, metrics.NewRegistry(fixture()))
+	for _, n := range describedNames(t, metrics.NewCollector(fixture())) {
+		names[n] = true
+		if mf := fams[n]; mf != nil && mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				names[n+s] = true
+			}
+		}
+	}
+	return names
+}
+
+var metricNameRE = regexp.MustCompile(`\blineage_[a-z0-9_]*[a-z0-9]`)
+
+// checkNames reports every lineage_ name in text that the collector does
+// not export.
+func checkNames(t *testing.T, where, text string, known map[string]bool) {
+	t.Helper()
+	for _, n := range metricNameRE.FindAllString(text, -1) {
+		if !known[n] {
+			t.Errorf("%s uses %s, which the collector does not export", where, n)
+		}
+	}
+}
+
+// TestAlertRulesUseExportedNames: every metric an alert reads (or names in
+// its text) exists.
+func TestAlertRulesUseExportedNames(t *testing.T) {
+	known := exported(t)
+	for _, f := range []string{"alerts.yml", "alerts_test.yml"} {
+		b, err := os.ReadFile(filepath.Join(monitoring, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkNames(t, f, string(b), known)
+	}
+}
+
+type dashboard struct {
+	Inputs     json.RawMessage `json:"__inputs"`
+	Templating struct {
+		List []struct {
+			Name       string          `json:"name"`
+			Type       string          `json:"type"`
+			Query      json.RawMessage `json:"query"`
+			Definition string          `json:"definition"`
+			Datasource *datasourceRef  `json:"datasource"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []panel `json:"panels"`
+}
+
+type datasourceRef struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type panel struct {
+	ID          int            `json:"id"`
+	Type        string         `json:"type"`
+	Title       string         `json:"title"`
+	Datasource  *datasourceRef `json:"datasource"`
+	FieldConfig struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
+	Targets []struct {
+		Expr       string         `json:"expr"`
+		Datasource *datasourceRef `json:"datasource"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"` // a collapsed row's
+}
+
+// rangeRE finds the range of every rate-like function call.
+var rangeRE = regexp.MustCompile(`\b(rate|irate|increase|delta|deriv)\s*\(([^\[\]]*)\[([^\]]*)\]`)
+
+// TestDashboard checks the Grafana dashboard the way a reviewer would: a
+// data source variable and no __inputs, so it imports anywhere; a unit on
+// every panel; $__rate_interval in every rate(); only metrics the
+// collector exports; and a panel for each thing operators watch.
+func TestDashboard(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(monitoring, "grafana", "dashboards", "lineage.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("lineage.json: %v", err)
+	}
+	if d.Inputs != nil {
+		t.Error("lineage.json has __inputs: provisioning cannot fill them; use the datasource variable")
+	}
+	hasDS := false
+	known := exported(t)
+	for _, v := range d.Templating.List {
+		if v.Type == "datasource" && v.Name == "datasource" && string(v.Query) == `"prometheus"` {
+			hasDS = true
+		}
+		checkNames(t, "variable "+v.Name, v.Definition+string(v.Query), known)
+	}
+	if !hasDS {
+		t.Error("lineage.json has no datasource variable of type prometheus named datasource")
+	}
+
+	var all []panel
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			all = append(all, p)
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	ids := map[int]bool{}
+	var exprs []string
+	for _, p := range all {
+		if ids[p.ID] {
+			t.Errorf("panel %q: duplicate id %d", p.Title, p.ID)
+		}
+		ids[p.ID] = true
+		if p.Type == "row" {
+			continue
+		}
+		if p.FieldConfig.Defaults.Unit == "" {
+			t.Errorf("panel %q has no unit", p.Title)
+		}
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q does not use the ${datasource} variable", p.Title)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			where := "panel " + strings.TrimSpace(p.Title)
+			if tg.Datasource != nil && tg.Datasource.UID != "${datasource}" {
+				t.Errorf("%s: a target does not use ${datasource}", where)
+			}
+			checkNames(t, where, tg.Expr, known)
+			for _, m := range rangeRE.FindAllStringSubmatch(tg.Expr, -1) {
+				if m[3] != "$__rate_interval" {
+					t.Errorf("%s: %s(…[%s]) should use [$__rate_interval]", where, m[1], m[3])
+				}
+			}
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	joined := strings.Join(exprs, "\n")
+	for _, want := range []string{
+		"lineage_agent_capital", "lineage_strategy_capital_usd", "lineage_agent_deaths_total",
+		"lineage_agent_spawns_total", "lineage_market_price_usd", "lineage_market_last_tick_timestamp_seconds",
+		"lineage_market_price_stale", "lineage_market_request_errors_total", "lineage_cache_hit_rate",
+		"lineage_active_connections", "lineage_messages_broadcast_total", "lineage_websocket_slow_disconnects_total",
+		"lineage_eventlog_append_duration_seconds_bucket",
+	} {
+		if !slices.Contains(metricNameRE.FindAllString(joined, -1), want) {
+			t.Errorf("the dashboard has no panel on %s", want)
+		}
+	}
+}
+
+// TestPromtool runs promtool over the monitoring kit and the live
+// exposition: the config and rules load, the alert unit tests pass, and
+// the metrics pass promtool's lint.
+func TestPromtool(t *testing.T) {
+	promtool := needTool(t, "promtool")
+	run := func(t *testing.T, stdin []byte, args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), promtool, args...)
+		cmd.Dir = monitoring
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Run("check config", func(t *testing.T) { run(t, nil, "check", "config", "prometheus.yml") })
+	t.Run("check rules", func(t *testing.T) { run(t, nil, "check", "rules", "alerts.yml") })
+	t.Run("test rules", func(t *testing.T) { run(t, nil, "test", "rules", "alerts_test.yml") })
+	t.Run("check metrics", func(t *testing.T) {
+		for _, src := range []metrics.Sources{fixture(), simFixture()} {
+			code, _, body := get(t, metrics.Handler(metrics.NewRegistry(src), nil), "/metrics")
+			if code != 200 {
+				t.Fatalf("GET /metrics: %d", code)
+			}
+			run(t, []byte(body), "check", "metrics")
+		}
+	})
+}
+
+// TestDocsListEveryFamily: docs/metrics.md has a row for every family the
+// collector exports, and no row for one it does not.
+func TestDocsListEveryFamily(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(lineage_[a-z0-9_]+)` \\|").FindAllStringSubmatch(string(b), -1) {
+		rows[m[1]] = true
+	}
+	described := append(describedNames(t, metrics.NewCollector(fixture())), "lineage_build_info")
+	for _, n := range described {
+		if !rows[n] {
+			t.Errorf("docs/metrics.md has no row for %s", n)
+		}
+		delete(rows, n)
+	}
+	for n := range rows {
+		t.Errorf("docs/metrics.md documents %s, which the collector does not export", n)
+	}
+}
