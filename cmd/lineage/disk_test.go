@@ -32,7 +32,7 @@ func tinyDisk(t *testing.T) string {
 // most a torn tail.
 func TestServeStopsCleanlyOnAFullDisk(t *testing.T) {
 	dir := tinyDisk(t)
-	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--seed", "1", "--agents", "60", "--tick-interval", "1ms",
+	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--seed", "1", "--agents", "60", "--tick-interval", "1ms",
 		"--agent-interval", "1ms", "--round-ticks", "50")
 	if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
 		t.Fatalf("serve on a full disk: exit %d, stderr:\n%s", r.code, lastLines(r.stderr, 3))

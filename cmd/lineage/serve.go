@@ -94,14 +94,21 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	h.observers = append(h.observers, logEvent(log), u.bury, trades.observe)
 	run.buried = u
+	if sf.metricsAgents < 0 {
+		return usagef("--metrics-max-agents %d: must not be negative", sf.metricsAgents)
+	}
 	web, err := startWeb(&sf, *dataDir, run.ar, l, h, trades, log)
 	if err != nil {
 		return err
 	}
+	mx, err := startMetrics(sf.metricsAddr, sf.metricsAgents, web.snap.Load, run.st.live, l, web, *interval, log)
+	if err != nil {
+		return errors.Join(err, web.stop(time.Second))
+	}
 	err = run.loop(ctx, h, *interval, *agentEvery, log)
-	// Shutdown: 1001 to every client and the HTTP server closed within
+	// Shutdown: 1001 to every client and both HTTP servers closed within
 	// the budget; the log was committed by the loop and closes on return.
-	return errors.Join(err, web.stop(4*time.Second))
+	return errors.Join(err, web.stop(3*time.Second), mx.stop(time.Second))
 }
 
 // liveRun is an arena with its feed, fresh or rebuilt from a data dir.

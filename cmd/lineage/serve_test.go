@@ -60,8 +60,10 @@ func startServer(t *testing.T, args ...string) *server {
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{logs: newLogWatcher(), cancel: cancel, exited: make(chan int, 1)}
 	env := &Env{Stdout: &bytes.Buffer{}, Stderr: s.logs, Getenv: func(string) string { return "" }}
-	if !slices.Contains(args, "--ws-addr") {
-		args = append(args, "--ws-addr", "127.0.0.1:0") // any free port
+	for _, flag := range []string{"--ws-addr", "--metrics-addr"} {
+		if !slices.Contains(args, flag) {
+			args = append(args, flag, "127.0.0.1:0") // any free port
+		}
 	}
 	go func() { s.exited <- run(ctx, env, append([]string{"serve"}, args...)) }()
 	t.Cleanup(cancel)

@@ -31,6 +31,8 @@ type serverFlags struct {
 	maxConns       int
 	tlsCert        string
 	tlsKey         string
+	metricsAddr    string
+	metricsAgents  int
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
@@ -40,6 +42,8 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxConns, "max-conns", 20_000, "open WebSocket connections beyond which upgrades get HTTP 503")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file, with --tls-cert")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9184", "address of /metrics, /health, /livez and /readyz")
+	fs.IntVar(&f.metricsAgents, "metrics-max-agents", 25, "living agents with their own agent label, richest first (the rest only in strategy totals)")
 }
 
 // webServer is the HTTP side of serve: the hub, the API, the dashboard.
