@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,11 @@ type wsClient struct {
 	msgs   chan []byte
 	closed chan error
 	once   sync.Once
+	hold   atomic.Pointer[chan struct{}] // while set, OnMessage waits on it
 }
+
+// gate makes the client stop reading until g is closed.
+func (c *wsClient) gate(g chan struct{}) { c.hold.Store(&g) }
 
 type clientHandler struct{ c *wsClient }
 
@@ -33,6 +38,9 @@ func (h clientHandler) OnClose(_ *gws.Conn, err error) {
 func (h clientHandler) OnPing(c *gws.Conn, p []byte) { c.WritePong(p) }
 func (h clientHandler) OnPong(*gws.Conn, []byte)     {}
 func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
+	if g := h.c.hold.Load(); g != nil {
+		<-*g
+	}
 	b := append([]byte(nil), m.Bytes()...)
 	m.Close()
 	h.c.msgs <- b
@@ -175,4 +183,41 @@ func seqOf(t testing.TB, m map[string]any) uint64 {
 		t.Fatalf("no sequence in %v", m)
 	}
 	return uint64(v)
+}
+
+// notifyBuffer collects log output and lets a test wait for a line.
+type notifyBuffer struct {
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{}
+}
+
+func newNotifyBuffer() *notifyBuffer { return &notifyBuffer{changed: make(chan struct{}, 1)} }
+
+func (n *notifyBuffer) Write(p []byte) (int, error) {
+	n.mu.Lock()
+	n.b.Write(p)
+	n.mu.Unlock()
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (n *notifyBuffer) String() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.b.String()
+}
+
+func (n *notifyBuffer) waitFor(t testing.TB, want string) {
+	t.Helper()
+	for !strings.Contains(n.String(), want) {
+		select {
+		case <-n.changed:
+		case <-time.After(wait):
+			t.Fatalf("never logged %q:\n%s", want, n)
+		}
+	}
 }
