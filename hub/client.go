@@ -2,9 +2,10 @@ package hub
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type client struct {
 	draining   bool // a drain task is scheduled or running
 	catchingUp bool // welcome and snapshot or history first; live events wait
 	gone       bool
+	slow       bool // counted as a slow disconnect (once)
 	filter     *filter
 
 	// inbound rate limit, touched only by the read loop
@@ -101,12 +103,20 @@ func (c *client) send(b []byte) {
 // cutLocked disconnects a slow client; called with c.mu held. The close
 // runs on a goroutine of its own: the client's writer may be stuck.
 func (c *client) cutLocked(reason string) {
+	c.markSlowLocked(reason)
+	go c.close(1008, reason)
+}
+
+// markSlowLocked counts c as cut for being slow, once, and drops its queue.
+func (c *client) markSlowLocked(reason string) {
 	c.gone = true
-	c.hub.slow.Add(1)
 	c.hub.dropped.Add(uint64(len(c.queue)))
 	c.queue = nil
-	c.hub.cfg.Logger.Info("slow client cut", "client", c.id, "reason", reason)
-	go c.close(1008, reason)
+	if !c.slow {
+		c.slow = true
+		c.hub.slow.Add(1)
+		c.hub.cfg.Logger.Info("slow client cut", "client", c.id, "reason", reason)
+	}
 }
 
 // drain writes what is queued, batch by batch, until the queue is empty.
@@ -133,9 +143,12 @@ func (c *client) write(frames ...[]byte) bool {
 	c.conn.SetWriteDeadline(c.hub.cfg.Now().Add(c.hub.cfg.WriteTimeout))
 	for _, b := range frames {
 		if err := c.conn.WriteMessage(gws.OpcodeText, b); err != nil {
+			// A timed-out write has already closed the connection (gws
+			// does on any write error), perhaps before this runs: count
+			// the cut whatever the order.
 			c.mu.Lock()
-			if !c.gone && strings.Contains(err.Error(), "timeout") {
-				c.cutLocked("too slow: a write timed out")
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.markSlowLocked("too slow: a write timed out")
 			}
 			c.gone = true
 			c.draining = false

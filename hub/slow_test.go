@@ -44,7 +44,9 @@ func TestSlowClientIsCutAndNobodyWaits(t *testing.T) {
 
 	// Publish in bursts the healthy client keeps up with; the stuck one
 	// falls further behind with every burst.
-	pad := strings.Repeat("x", 2000)
+	// 40 MB in all: more than loopback's socket buffers (up to 4 MB sent
+	// plus 6 MB received here) and the queue bound together can hold.
+	pad := strings.Repeat("x", 8000)
 	const bursts, per = 40, 128
 	seq := uint64(0)
 	for range bursts {
