@@ -11,27 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lineage-arena/lineage/internal/promtest"
 	"github.com/lineage-arena/lineage/metrics"
 	dto "github.com/prometheus/client_model/go"
 )
 
 // monitoring is the kit this package's metrics feed.
 const monitoring = "../monitoring"
-
-// needTool returns the path of an outside program. Missing, it skips the
-// test on a developer's machine and fails it in CI (CI=true), where
-// .ci/run installs it.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found, and CI=true: .ci/run must install Debian's prometheus package", name)
-		}
-		t.Skipf("%s not found: apt-get install prometheus to run this test", name)
-	}
-	return path
-}
 
 // exported lists every series name the collector can produce: the names
 // its Describe announces, with _bucket, _sum and _count for histograms,
@@ -205,7 +191,7 @@ func TestDashboard(t *testing.T) {
 // exposition: the config and rules load, the alert unit tests pass, and
 // the metrics pass promtool's lint.
 func TestPromtool(t *testing.T) {
-	promtool := needTool(t, "promtool")
+	promtool := promtest.NeedTool(t, "promtool")
 	run := func(t *testing.T, stdin []byte, args ...string) {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), promtool, args...)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/internal/promtest"
 )
 
 // replayFile writes n ticks of the simulated feed as replay CSV.
@@ -121,4 +122,65 @@ func grep(text, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A real Prometheus scraping a real lineage serve sees what /api/agents
+// says: trades, scars and capital of every living agent.
+func TestPrometheusScrapesServe(t *testing.T) {
+	bin := promtest.NeedTool(t, "prometheus")
+	s := startServer(t, "--data-dir", t.TempDir(), "--feed", "replay", "--replay", replayFile(t, 3000),
+		"--agents", "6", "--seed", "4", "--tick-interval", "1ms", "--agent-interval", "1h")
+	s.logs.waitFor(t, "feed ended", s.exited)
+	out := s.logs.String()
+	target := strings.TrimSuffix(strings.TrimPrefix(field(t, out, "msg=metrics", "url"), "http://"), "/metrics")
+	_, agentsJSON := httpGet(t, strings.Replace(field(t, out, "msg=serving", "api"), "/api/", "/api/agents", 1))
+	var agents []struct {
+		ID      string          `json:"agent_id"`
+		Capital json.RawMessage `json:"capital"`
+		Trades  int             `json:"trades_executed"`
+		Scars   int             `json:"scars"`
+		Status  string          `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(agentsJSON), &agents); err != nil {
+		t.Fatal(err)
+	}
+	prom := promtest.Start(t, bin, target, filepath.Join("..", "..", "monitoring", "alerts.yml"))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	byAgent := func(q string) (map[string]float64, error) {
+		got, err := prom.Query(ctx, q)
+		out := map[string]float64{}
+		for _, s := range got {
+			out[s.Labels["agent"]] = s.Value
+		}
+		return out, err
+	}
+	prom.WaitFor(ctx, t, "Prometheus to see what /api/agents says", func() error {
+		capital, err := byAgent("lineage_agent_capital")
+		if err != nil {
+			return err
+		}
+		trades, _ := byAgent("lineage_agent_trades_total")
+		scars, _ := byAgent("lineage_agent_scars_total")
+		living := 0
+		for _, a := range agents {
+			if a.Status == "deceased" {
+				if _, ok := capital[a.ID]; ok {
+					return fmt.Errorf("dead %s has a capital series", a.ID)
+				}
+				continue
+			}
+			living++
+			want, _ := strconv.ParseFloat(string(a.Capital), 64)
+			if capital[a.ID] != want || int(trades[a.ID]) != a.Trades || int(scars[a.ID]) != a.Scars {
+				return fmt.Errorf("%s: Prometheus capital %v trades %v scars %v; /api/agents %v %d %d",
+					a.ID, capital[a.ID], trades[a.ID], scars[a.ID], want, a.Trades, a.Scars)
+			}
+		}
+		if living == 0 || len(capital) != living {
+			return fmt.Errorf("%d capital series for %d living agents", len(capital), living)
+		}
+		return nil
+	})
+	s.stop()
 }

@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"internal/web":      {"market", "arena"},
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub"},
 	"internal/archtest": {},
+	"internal/promtest": {},  // test support: a real Prometheus
 	"cmd/lineage":       nil, // the composition root may import anything
 }
 
