@@ -165,13 +165,13 @@ func (c *client) write(frames ...[]byte) bool {
 // current state, then lets its live queue flow. last is the sequence of
 // the last event published before the client joined: the history covers
 // up to it, and the queue holds everything after it.
-func (c *client) start(last uint64) {
+func (c *client) start(last uint64, snap *arena.Snapshot) {
 	h := c.hub
 	ok := c.write(mustJSON(welcomeMsg{Type: "welcome", ClientID: c.id, Timestamp: h.cfg.Now().UTC(), Message: WelcomeText, Sequence: last}))
 	if ok && c.resume {
-		ok = c.replay(last)
+		ok = c.replay(last, snap)
 	} else if ok {
-		ok = c.snapshot(last)
+		ok = c.snapshot(last, snap)
 	}
 	if !ok {
 		return
@@ -183,11 +183,11 @@ func (c *client) start(last uint64) {
 	c.drain()
 }
 
-func (c *client) replay(last uint64) bool {
+func (c *client) replay(last uint64, snap *arena.Snapshot) bool {
 	h := c.hub
 	if h.cfg.History == nil {
 		return c.write(mustJSON(infoMsg{Type: "resume", Code: "unavailable", Message: "this server keeps no history to resume from; sending the current state", Sequence: last})) &&
-			c.snapshot(last)
+			c.snapshot(last, snap)
 	}
 	from := c.since + 1
 	switch oldest := h.cfg.History.Oldest(); {
@@ -226,12 +226,9 @@ func (c *client) replay(last uint64) bool {
 var errGone = fmt.Errorf("client gone")
 
 // snapshot sends the latest price of every symbol and the state of every
-// agent, marked "snapshot":true, so a fresh dashboard is never blank.
-func (c *client) snapshot(last uint64) bool {
-	if c.hub.cfg.Snapshot == nil {
-		return true
-	}
-	s := c.hub.cfg.Snapshot()
+// agent as they stood after event last, marked "snapshot":true, so a fresh
+// dashboard is never blank.
+func (c *client) snapshot(last uint64, s *arena.Snapshot) bool {
 	if s == nil {
 		return true
 	}

@@ -62,9 +62,7 @@ type Config struct {
 	WriteTimeout time.Duration
 	// History serves ?since=N; nil means resume is not offered.
 	History History
-	// Snapshot gives the state a new client is sent after its welcome.
-	Snapshot func() *arena.Snapshot
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -76,9 +74,10 @@ type Hub struct {
 	upgrader *gws.Upgrader
 	origins  []string
 
-	mu      sync.RWMutex // guards clients, lastSeq, closed
+	mu      sync.RWMutex // guards clients, lastSeq, snap, closed
 	clients map[*client]struct{}
-	lastSeq uint64 // sequence of the last event published
+	lastSeq uint64          // sequence of the last event published
+	snap    *arena.Snapshot // the state after lastSeq, for new clients
 	closed  bool
 
 	nextID  atomic.Uint64
@@ -218,14 +217,19 @@ func (h *Hub) originAllowed(origin string) bool {
 	return false
 }
 
-// Publish sends durable events to every client that wants them. Each event
-// is encoded once per schema in use; the same bytes go to every client.
-// Publish never blocks on a client.
-func (h *Hub) Publish(events []arena.Event) {
+// Publish sends durable events to every client that wants them, and
+// records snap (if not nil) as the state they leave the arena in: a client
+// joining later gets that snapshot and then exactly the events after them,
+// never one twice. Each event is encoded once per schema in use; the same
+// bytes go to every client. Publish never blocks on a client.
+func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed || len(events) == 0 {
+	if h.closed {
 		return
+	}
+	if snap != nil {
+		h.snap = snap
 	}
 	for i := range events {
 		e := &events[i]
@@ -253,10 +257,11 @@ func (h *Hub) Publish(events []arena.Event) {
 }
 
 // SetLastSeq tells a new Hub where history stands before the first
-// Publish, so welcomes and resumes are right after a restart.
-func (h *Hub) SetLastSeq(seq uint64) {
+// Publish, and the state it stands in (snap may be nil), so welcomes,
+// snapshots and resumes are right after a restart.
+func (h *Hub) SetLastSeq(seq uint64, snap *arena.Snapshot) {
 	h.mu.Lock()
-	h.lastSeq = seq
+	h.lastSeq, h.snap = seq, snap
 	h.mu.Unlock()
 }
 
@@ -345,11 +350,11 @@ func (h *Hub) OnOpen(conn *gws.Conn) {
 		c.close(1001, "server shutting down")
 		return
 	}
-	last := h.lastSeq
+	last, snap := h.lastSeq, h.snap
 	c.catchingUp = true
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()
-	conn.Async(func() { c.start(last) })
+	conn.Async(func() { c.start(last, snap) })
 }
 
 func (h *Hub) OnClose(conn *gws.Conn, err error) {

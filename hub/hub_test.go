@@ -21,8 +21,8 @@ func TestWelcomeSnapshotAndLiveInOrder(t *testing.T) {
 		},
 		Agents: []arena.AgentState{{ID: "Balanced", Capital: market.MoneyFromFloat(115000.5), Trades: 28, WinRate: 0.62, Status: arena.StatusActive}},
 	}
-	h, srv := newTestHub(t, Config{Snapshot: func() *arena.Snapshot { return snap }})
-	h.SetLastSeq(1040)
+	h, srv := newTestHub(t, Config{})
+	h.SetLastSeq(1040, snap)
 	c := mustDial(t, srv, "")
 	w := c.next(t)
 	if w["type"] != "welcome" || w["message"] != WelcomeText || seqOf(t, w) != 1040 || w["client_id"] == nil {
@@ -39,7 +39,7 @@ func TestWelcomeSnapshotAndLiveInOrder(t *testing.T) {
 		ag["win_rate"] != 0.62 || ag["status"] != "active" || ag["timestamp"] == nil {
 		t.Errorf("agent snapshot %v", a)
 	}
-	h.Publish(events(1041, 20))
+	h.Publish(events(1041, 20), nil)
 	for want := uint64(1041); want < 1061; want++ {
 		if got := seqOf(t, c.next(t)); got != want {
 			t.Fatalf("sequence %d, want %d", got, want)
@@ -51,7 +51,7 @@ func TestSchemaV2(t *testing.T) {
 	h, srv := newTestHub(t, Config{})
 	c := mustDial(t, srv, "?schema=v2")
 	c.next(t) // welcome
-	h.Publish(events(1, 5))
+	h.Publish(events(1, 5), nil)
 	m := c.next(t)
 	if m["type"] != "market" || m["symbol"] != "BTC-USD" || m["price"] == nil || m["timestamp"] == nil {
 		t.Errorf("v2 market %v", m)
@@ -74,10 +74,10 @@ func TestResumeIsGapFreeAndWithoutDuplicates(t *testing.T) {
 	past := events(1, 30)
 	hist := &history{events: past, oldest: 1}
 	h, srv := newTestHub(t, Config{History: hist})
-	h.SetLastSeq(30)
+	h.SetLastSeq(30, nil)
 	c := mustDial(t, srv, "?since=12")
-	c.next(t)                 // welcome
-	h.Publish(events(31, 10)) // live events while the client catches up
+	c.next(t)                      // welcome
+	h.Publish(events(31, 10), nil) // live events while the client catches up
 	for want := uint64(13); want <= 40; want++ {
 		if got := seqOf(t, c.next(t)); got != want {
 			t.Fatalf("sequence %d, want %d", got, want)
@@ -93,7 +93,7 @@ func TestResumeIsGapFreeAndWithoutDuplicates(t *testing.T) {
 func TestResumeSaysWhatItCannotDo(t *testing.T) {
 	hist := &history{events: events(1, 30), oldest: 10}
 	h, srv := newTestHub(t, Config{History: hist})
-	h.SetLastSeq(30)
+	h.SetLastSeq(30, nil)
 	c := mustDial(t, srv, "?since=3")
 	c.next(t)
 	if m := c.next(t); m["type"] != "resume" || m["code"] != "truncated" || !strings.Contains(m["message"].(string), "no longer kept") {
@@ -117,7 +117,7 @@ func TestSubscribeFilters(t *testing.T) {
 	if m := c.next(t); m["type"] != "subscribed" {
 		t.Fatalf("subscribe answer %v", m)
 	}
-	h.Publish(events(1, 20))
+	h.Publish(events(1, 20), nil)
 	for range 6 { // SOL ticks among 1..20: the even market sequences 2, 6, 10, 12, 16, 20
 		m := c.next(t)
 		if m["event_type"] != "market" || m["market"].(map[string]any)["symbol"] != "SOL-USD" {
@@ -245,7 +245,7 @@ func TestFanOutToAThousandClients(t *testing.T) {
 		clients[i] = mustDial(t, srv, "")
 		clients[i].next(t)
 	}
-	h.Publish(events(1, msgs))
+	h.Publish(events(1, msgs), nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for _, c := range clients {
@@ -273,5 +273,26 @@ func TestFanOutToAThousandClients(t *testing.T) {
 	}
 	if st := h.Stats(); st.MessagesSent < n*(msgs+1) {
 		t.Errorf("sent %d messages, want at least %d", st.MessagesSent, n*(msgs+1))
+	}
+}
+
+// A client gets the snapshot taken with the last events published before
+// it joined, then exactly the events after them: nothing twice.
+func TestSnapshotAndLiveDoNotOverlap(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	after5 := &arena.Snapshot{Time: t0, Marks: []arena.MarketEvent{{Symbol: "BTC-USD", Price: market.PriceFromFloat(5)}}}
+	h.Publish(events(1, 5), after5)
+	c := mustDial(t, srv, "")
+	if w := c.next(t); seqOf(t, w) != 5 {
+		t.Fatalf("welcome %v, want sequence 5", w)
+	}
+	if m := c.next(t); m["snapshot"] != true || m["market"].(map[string]any)["price"] != 5.0 {
+		t.Fatalf("snapshot %v, want the state after event 5", m)
+	}
+	h.Publish(events(6, 3), nil)
+	for want := uint64(6); want <= 8; want++ {
+		if got := seqOf(t, c.next(t)); got != want {
+			t.Fatalf("got %d, want %d", got, want)
+		}
 	}
 }

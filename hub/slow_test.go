@@ -57,7 +57,7 @@ func TestSlowClientIsCutAndNobodyWaits(t *testing.T) {
 				Market: &arena.MarketEvent{Symbol: "BTC-USD", Price: market.PriceFromFloat(1), Source: pad}}
 		}
 		start := time.Now()
-		h.Publish(batch)
+		h.Publish(batch, nil)
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("publishing %d events took %s: the hub waited on someone", per, d)
 		}
@@ -97,7 +97,7 @@ func TestSlowClientHearsWhy(t *testing.T) {
 			batch[i] = arena.Event{Seq: seq, Time: t0, Type: arena.EventMarket,
 				Market: &arena.MarketEvent{Symbol: "BTC-USD", Price: market.PriceFromFloat(1), Source: pad}}
 		}
-		h.Publish(batch)
+		h.Publish(batch, nil)
 		if seq > 1_000_000 {
 			t.Fatal("never cut")
 		}

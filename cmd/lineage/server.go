@@ -75,16 +75,19 @@ func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, 
 	w.snap.Store(ar.Snapshot())
 	w.hub = hub.New(hub.Config{
 		MaxConns: f.maxConns, AllowedOrigins: origins, Token: f.token, Logger: log,
-		History: logHistory{l}, Snapshot: w.snap.Load,
+		History: logHistory{l},
 	})
-	w.hub.SetLastSeq(ar.NextSeq() - 1)
+	w.hub.SetLastSeq(ar.NextSeq()-1, w.snap.Load())
 	h.batchObservers = append(h.batchObservers, func(cs []committed) {
-		w.snap.Store(ar.Snapshot())
+		snap := ar.Snapshot()
+		w.snap.Store(snap)
 		evs := make([]arena.Event, len(cs))
 		for i, c := range cs {
 			evs[i] = c.event
 		}
-		w.hub.Publish(evs)
+		// The hub takes the snapshot with the events it follows, so a new
+		// client gets one or the other, never both.
+		w.hub.Publish(evs, snap)
 	})
 	key, err := graveyard.LoadOrCreateKey(dataDir)
 	if err != nil {

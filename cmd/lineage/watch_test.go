@@ -141,7 +141,7 @@ func TestWatchPrintsTheTable(t *testing.T) {
 			out := newSyncBuffer()
 			_, done := runWatcher(t, watchOpts{url: u, n: 11}, &printer{w: out, emoji: tt.emoji})
 			out.waitFor(t, "Welcome", done)
-			h.Publish(knownEvents(1))
+			h.Publish(knownEvents(1), nil)
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestWatchJSONAndFilters(t *testing.T) {
 	out := newSyncBuffer()
 	_, done := runWatcher(t, watchOpts{url: u, json: true, events: []string{"death", "spawn"}, n: 4}, &printer{w: out})
 	out.waitFor(t, `"subscribed"`, done)
-	h.Publish(knownEvents(1))
+	h.Publish(knownEvents(1), nil)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,8 @@ const (
 
 // Handler serves, on a mux of its own:
 //
-//	GET /                    the dashboard page
+//	GET /                    the dashboard (see Dashboard)
+//	GET /assets/...          its embedded scripts, styles and chart library
 //	GET /api/agents          every agent, living and dead
 //	GET /api/agents/{id}     one agent, with its scars, positions and recent trades
 //	GET /api/market          the latest tick of every symbol
@@ -55,7 +56,9 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 			next(w, r)
 		}
 	}
-	mux.HandleFunc("GET /{$}", upgrade(page))
+	dash := Dashboard()
+	mux.HandleFunc("GET /{$}", upgrade(dash.ServeHTTP))
+	mux.Handle("GET /assets/", dash)
 	mux.HandleFunc("GET /ws", upgrade(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is the WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
 	}))
@@ -170,28 +173,3 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
-
-// page is the placeholder dashboard until the dashboard issue lands: plain
-// HTML linking the API, no script, served with a strict CSP.
-func page(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write([]byte(pageHTML))
-}
-
-const pageHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Lineage</title></head>
-<body>
-<h1>Lineage</h1>
-<p>The arena is running. Connect a WebSocket client to <code>/</code> or <code>/ws</code>
-(<code>lineage watch</code>), or read the API:</p>
-<ul>
-<li><a href="/api/agents">/api/agents</a></li>
-<li><a href="/api/market">/api/market</a></li>
-<li><a href="/api/leaderboard">/api/leaderboard</a></li>
-<li><a href="/api/graveyard">/api/graveyard</a></li>
-<li><a href="/api/events?since=0&amp;limit=100">/api/events?since=0&amp;limit=100</a></li>
-</ul>
-</body></html>
-`

@@ -1,0 +1,650 @@
+package web_test
+
+// The dashboard in a real browser: Debian's headless Chromium, driven with
+// chromedp, against a real server composed here the way `lineage serve`
+// composes it — an arena on a simulated feed, a hub publishing its events,
+// a snapshot pointer, web.Handler — on an httptest server stepped by a
+// goroutine the test owns.
+//
+// The XSS payload travels in real server strings: the name of a strategy
+// (StrategySpec.Name is free text; agent ids are not, see arena's name
+// rule) that shows in the agents table, and the source of one symbol's
+// ticks (market.Tick.Source), shown on its card.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/hub"
+	"github.com/lineage-arena/lineage/internal/web"
+	"github.com/lineage-arena/lineage/market"
+)
+
+const (
+	chromiumPath = "/usr/bin/chromium"
+	xss          = `<img src=x onerror=alert(1)>`
+	xssSource    = `sim<script>alert(2)</script>`
+	xssSymbol    = "DOT-USD"
+	tickEvery    = 50 * time.Millisecond // 20 ticks a second
+)
+
+// engine is a small `lineage serve`: an arena stepped on a goroutine it
+// owns, every step's events published to the current hub after the
+// snapshot is stored, and every event kept for resumes.
+type engine struct {
+	t       *testing.T
+	ar      *arena.Arena
+	src     *feed.Sim
+	pending []arena.Event // the step's events; touched only by the stepper
+	snap    atomic.Pointer[arena.Snapshot]
+
+	mu     sync.Mutex
+	events []arena.Event // every event published, seq 1..n
+	hub    *hub.Hub      // nil while the server is down
+
+	srv    *httptest.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newEngine(t *testing.T) *engine {
+	t.Helper()
+	e := &engine{t: t, src: feed.NewSim(feed.SimConfig{Seed: 7})}
+	mallory := arena.Builtin()[0]
+	mallory.Name = xss
+	// About fifty agents, with rules harsh enough that some scar, die and
+	// breed within the first few thousand ticks.
+	roster := append(arena.GenerateRoster(48, 7), arena.Founder{Name: "Mallory", Strategy: xss})
+	ar, err := arena.New(arena.Config{
+		Symbols: e.src.Symbols(), Seed: 7, RoundTicks: 250, AgentEvery: 10, Workers: 1,
+		DeathDrawdown: market.Percent(8), ScarDrawdown: market.Percent(1), ScarLoss: market.Percent(1),
+		Strategies: []arena.StrategySpec{mallory},
+	}, roster, arena.SinkFunc(func(ev arena.Event) error {
+		e.pending = append(e.pending, ev)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ar = ar
+	t.Cleanup(func() { ar.Close() })
+	return e
+}
+
+// step takes one tick and publishes its events.
+func (e *engine) step() error {
+	tk, err := e.src.Next(context.Background())
+	if err != nil {
+		return err
+	}
+	if tk.Symbol == xssSymbol {
+		tk.Source = xssSource
+	}
+	if err := e.ar.Step(tk); err != nil {
+		return err
+	}
+	snap := e.ar.Snapshot()
+	e.snap.Store(snap)
+	evs := e.pending
+	e.pending = nil
+	e.mu.Lock()
+	e.events = append(e.events, evs...)
+	h := e.hub
+	e.mu.Unlock()
+	if h != nil {
+		h.Publish(evs, snap)
+	}
+	return nil
+}
+
+func (e *engine) steps(n int) {
+	e.t.Helper()
+	for range n {
+		if err := e.step(); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// run steps every tickEvery until pause.
+func (e *engine) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan error, 1)
+	go func() {
+		t := time.NewTicker(tickEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				e.done <- nil
+				return
+			case <-t.C:
+				if err := e.step(); err != nil {
+					e.done <- err
+					return
+				}
+			}
+		}
+	}()
+}
+
+func (e *engine) pause() {
+	e.t.Helper()
+	e.cancel()
+	if err := <-e.done; err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *engine) lastSeq() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return uint64(len(e.events))
+}
+
+// Oldest and Replay make the engine the hub's History.
+func (e *engine) Oldest() uint64 { return 1 }
+
+func (e *engine) Replay(from, until uint64, fn func(arena.Event) error) error {
+	e.mu.Lock()
+	evs := e.events
+	e.mu.Unlock()
+	for i := max(from, 1); i < until && i <= uint64(len(evs)); i++ {
+		if err := fn(evs[i-1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *engine) sources() web.Sources {
+	return web.Sources{
+		Snapshot: e.snap.Load,
+		Graveyard: func() (any, error) {
+			dead := []map[string]any{}
+			if s := e.snap.Load(); s != nil {
+				for _, a := range s.Agents {
+					if d := a.Death; d != nil {
+						dead = append(dead, map[string]any{
+							"agent_id": a.ID, "strategy": a.Strategy, "cause": d.Cause, "final_capital": d.Equity,
+							"scars": a.ScarLog, "trades": d.Trades, "lifespan_ticks": d.Lifespan,
+						})
+					}
+				}
+			}
+			return dead, nil
+		},
+		Events: func(since uint64, limit int) ([]json.RawMessage, error) {
+			var out []json.RawMessage
+			err := e.Replay(since+1, since+1+uint64(limit), func(ev arena.Event) error {
+				b, err := json.Marshal(ev)
+				out = append(out, b)
+				return err
+			})
+			return out, err
+		},
+	}
+}
+
+// serve starts a hub and an HTTP server on addr ("" for any port) that
+// take over from the events published so far.
+func (e *engine) serve(addr string) {
+	e.t.Helper()
+	h := hub.New(hub.Config{History: e})
+	h.SetLastSeq(e.lastSeq(), e.snap.Load())
+	handler := web.Handler(e.sources(), h)
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Listener.Close()
+	srv.Listener = listen(e.t, addr)
+	srv.Start()
+	e.mu.Lock()
+	e.hub, e.srv = h, srv
+	e.mu.Unlock()
+}
+
+// shutdown stops the server as `lineage serve` does: 1001 to every
+// client, then the HTTP server.
+func (e *engine) shutdown() {
+	e.mu.Lock()
+	h, srv := e.hub, e.srv
+	e.hub, e.srv = nil, nil
+	e.mu.Unlock()
+	if h != nil {
+		h.Close(2 * time.Second)
+		srv.Close()
+	}
+}
+
+// listen listens on addr; the address of a server just closed may take a
+// moment to be free again.
+func listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	for range 50 {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s stayed in use", addr)
+	return nil
+}
+
+// browserLog collects what the page says that a user would call an error.
+type browserLog struct {
+	mu       sync.Mutex
+	errs     []string
+	dialogs  []string
+	sockets  []string // URLs of the WebSockets the page opened
+	restarts bool     // the server is down: network errors are expected
+}
+
+func (b *browserLog) listen(ctx context.Context) func(ev any) {
+	return func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				b.errs = append(b.errs, "console."+string(ev.Type)+": "+strings.Join(args, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			b.errs = append(b.errs, fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber+1, msg))
+		case *log.EventEntryAdded:
+			en := ev.Entry
+			if en.Level != log.EntryLevelError {
+				return
+			}
+			// A WebSocket or fetch that fails while the server is down is
+			// what a restart looks like from the page, not a page error.
+			if b.restarts && en.Source == log.EntrySourceNetwork {
+				return
+			}
+			b.errs = append(b.errs, fmt.Sprintf("log (%s): %s %s", en.Source, en.Text, en.URL))
+		case *network.EventWebSocketCreated:
+			b.sockets = append(b.sockets, ev.URL)
+		case *page.EventJavascriptDialogOpening:
+			b.dialogs = append(b.dialogs, string(ev.Type)+": "+ev.Message)
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}
+}
+
+func (b *browserLog) check(t *testing.T, when string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errs {
+		t.Errorf("%s: the page reported an error: %s", when, e)
+	}
+	for _, d := range b.dialogs {
+		t.Errorf("%s: a JavaScript dialog opened (%s): a server string ran as code", when, d)
+	}
+	b.errs, b.dialogs = nil, nil
+}
+
+func (b *browserLog) socketURLs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sockets)
+}
+
+func (b *browserLog) expectRestart(on bool) {
+	b.mu.Lock()
+	b.restarts = on
+	b.mu.Unlock()
+}
+
+// artifacts is where screenshots go: $LINEAGE_ARTIFACTS, or a temp dir.
+func artifacts(t *testing.T) string {
+	if d := os.Getenv("LINEAGE_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func newBrowser(t *testing.T, b *browserLog) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: .ci/run installs Debian's chromium for the browser tests", chromiumPath)
+		}
+		t.Skipf("%s is missing (apt-get install chromium): skipping the browser test", chromiumPath)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	ctx, cancel = chromedp.NewContext(actx, chromedp.WithListener(func(ev any) { b.listen(ctx)(ev) }))
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// within runs an action with a deadline of its own.
+func within[T any](t *testing.T, ctx context.Context, d time.Duration, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := chromedp.Run(c, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript expression until it is truthy.
+func waitFor(t *testing.T, ctx context.Context, d time.Duration, what, expr string) {
+	t.Helper()
+	within(t, ctx, d+time.Second, "waiting until "+what, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(d)))
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	return within(t, ctx, 10*time.Second, expr, chromedp.Evaluate[T](expr))
+}
+
+type row struct {
+	ID     string `json:"agent_id"`
+	Trades int    `json:"trades_executed"`
+	Status string `json:"status"`
+	Parent string `json:"parent"`
+}
+
+// tableRows reads the agents table as a person sees it.
+const tableRows = `Array.from(document.querySelectorAll('#agents tbody tr')).map(tr => ({
+	agent_id: tr.querySelector('[data-col=id]').textContent,
+	trades_executed: Number(tr.querySelector('[data-col=trades]').textContent),
+	status: tr.querySelector('[data-col=status]').textContent,
+}))`
+
+// compareTable checks the page's table against /api/agents, the engine
+// paused and every event shown.
+func compareTable(t *testing.T, ctx context.Context, base, when string) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api []row
+	err = json.NewDecoder(resp.Body).Decode(&api)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := eval[[]row](t, ctx, tableRows)
+	key := func(r row) string { return r.ID }
+	slices.SortFunc(api, func(a, b row) int { return strings.Compare(key(a), key(b)) })
+	slices.SortFunc(page, func(a, b row) int { return strings.Compare(key(a), key(b)) })
+	if len(page) != len(api) {
+		t.Fatalf("%s: the table has %d agents, /api/agents %d", when, len(page), len(api))
+	}
+	trades := 0
+	for i := range api {
+		a, p := api[i], page[i]
+		trades += a.Trades
+		if a.ID != p.ID || a.Trades != p.Trades || (a.Status == "deceased") != (p.Status == "deceased") {
+			t.Errorf("%s: table row %+v, /api/agents %+v", when, p, a)
+		}
+	}
+	if trades == 0 {
+		t.Errorf("%s: no agent has traded: the comparison proves little", when)
+	}
+	dead, children := 0, 0
+	for _, a := range api {
+		if a.Status == "deceased" {
+			dead++
+		}
+		if a.Parent != "" {
+			children++
+		}
+	}
+	if dead == 0 || children == 0 {
+		t.Errorf("%s: %d dead and %d children: the graveyard and the tree go untested", when, dead, children)
+	}
+	waitFor(t, ctx, 10*time.Second, fmt.Sprintf("%d tombstones in the graveyard", dead),
+		fmt.Sprintf(`document.querySelectorAll('#graveyard tbody tr').length === %d`, dead))
+	if got := eval[int](t, ctx, `document.querySelectorAll('#tree ul ul > li').length`); got != children {
+		t.Errorf("%s: the lineage tree shows %d children, /api/agents %d", when, got, children)
+	}
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	var blog browserLog
+	ctx := newBrowser(t, &blog)
+
+	e := newEngine(t)
+	e.steps(3200) // a run with a history: trades, scars, rounds, births and deaths
+	e.serve("")
+	addr := e.srv.Listener.Addr().String()
+	base := "http://" + addr
+	e.run()
+	running := true
+	defer func() {
+		if running {
+			e.pause()
+		}
+		e.shutdown()
+	}()
+
+	// Before the page's own scripts run, watch for any element that markup
+	// from a server string could have made.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchInjections}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, 10*time.Second, "the page says connected",
+		`document.getElementById('conn').dataset.state === 'connected' && document.getElementById('conn').textContent === 'connected'`)
+	waitFor(t, ctx, 10*time.Second, "a card per symbol", `document.querySelectorAll('#cards .card .price').length === 5`)
+	prices := eval[string](t, ctx, `Array.from(document.querySelectorAll('#cards .card .price')).map(e => e.textContent).join('|')`)
+	waitFor(t, ctx, 10*time.Second, "live prices",
+		fmt.Sprintf(`Array.from(document.querySelectorAll('#cards .card .price')).map(e => e.textContent).join('|') !== %q`, prices))
+	blog.check(t, "load")
+
+	// Run until every living agent has sent its own state since the page
+	// loaded (one every 10 ticks), so trades count live from there.
+	start := eval[string](t, ctx, `document.getElementById('app').dataset.seq`)
+	waitFor(t, ctx, 20*time.Second, "a few hundred events",
+		fmt.Sprintf(`Number(document.getElementById('app').dataset.seq) >= %s + 400`, start))
+
+	// The XSS strings are text: their characters are on the page where
+	// they belong, and no element or dialog came of them.
+	if got := eval[string](t, ctx, `document.querySelector('#agents tr[data-agent=Mallory] [data-col=strategy]').textContent`); got != xss {
+		t.Errorf("Mallory's strategy shows as %q, want the characters %q", got, xss)
+	}
+	if got := eval[string](t, ctx, fmt.Sprintf(`document.querySelector('#cards .card[data-symbol=%q] .src').textContent`, xssSymbol)); got != xssSource {
+		t.Errorf("the source of %s shows as %q, want the characters %q", xssSymbol, got, xssSource)
+	}
+	checkInjections(t, ctx)
+
+	// Sorting by a header.
+	eval[chromedp.Void](t, ctx, `document.querySelector('#agents th[data-key=trades]').click()`)
+	waitFor(t, ctx, 5*time.Second, "the table sorted by trades", `(() => {
+		const v = Array.from(document.querySelectorAll('#agents tbody [data-col=trades]')).map(e => Number(e.textContent));
+		return v.length > 1 && v.every((x, i) => i === 0 || v[i-1] >= x) &&
+			document.querySelector('#agents th[data-key=trades]').getAttribute('aria-sort') === 'descending';
+	})()`)
+
+	e.pause()
+	running = false
+	waitFor(t, ctx, 10*time.Second, "the page has every event", fmt.Sprintf(`document.getElementById('app').dataset.seq === '%d'`, e.lastSeq()))
+	compareTable(t, ctx, base, "before the restart")
+
+	// A restart: the server goes away (1001), the arena moves on, a new
+	// server on the same address takes over from the stored events. The
+	// page must resume without a reload and count nothing twice.
+	blog.expectRestart(true)
+	e.shutdown()
+	waitFor(t, ctx, 10*time.Second, "the page notices", `document.getElementById('conn').dataset.state !== 'connected'`)
+	e.steps(100) // events the page has not seen
+	e.serve(addr)
+	e.run()
+	running = true
+	waitFor(t, ctx, 20*time.Second, "the page reconnects", `document.getElementById('conn').dataset.state === 'connected'`)
+	blog.expectRestart(false)
+	// The page asked for what it had not applied, not for a fresh state.
+	if urls := blog.socketURLs(); len(urls) < 2 || strings.Contains(urls[0], "since=") || !strings.Contains(urls[len(urls)-1], "since=") {
+		t.Errorf("the page opened WebSockets at %q: want a first without since= and a resume with it", urls)
+	}
+	after := e.lastSeq()
+	waitFor(t, ctx, 20*time.Second, "events after the restart",
+		fmt.Sprintf(`Number(document.getElementById('app').dataset.seq) >= %d`, after+200))
+
+	shots := artifacts(t)
+	within(t, ctx, 10*time.Second, "desktop viewport", chromedp.EmulateViewport(1280, 800))
+	waitFor(t, ctx, 5*time.Second, "no horizontal scroll at 1280x800",
+		`document.documentElement.scrollWidth <= window.innerWidth`)
+	png := within(t, ctx, 10*time.Second, "screenshot", chromedp.CaptureScreenshot())
+	writeShot(t, filepath.Join(shots, "dashboard-1280x800.png"), png)
+	if p := os.Getenv("LINEAGE_DASHBOARD_PNG"); p != "" {
+		writeShot(t, p, png) // the README's picture: go test -run Chromium with it set
+	}
+	full := within(t, ctx, 10*time.Second, "full-page screenshot", chromedp.FullScreenshot(100))
+	writeShot(t, filepath.Join(shots, "dashboard-full.png"), full)
+
+	e.pause()
+	running = false
+	waitFor(t, ctx, 10*time.Second, "the page has every event after the restart",
+		fmt.Sprintf(`document.getElementById('app').dataset.seq === '%d'`, e.lastSeq()))
+	compareTable(t, ctx, base, "after the restart")
+	if dup := eval[int](t, ctx, `(() => {
+		const s = Array.from(document.querySelectorAll('#feed li[data-seq]')).map(li => li.dataset.seq);
+		return s.length - new Set(s).size;
+	})()`); dup != 0 {
+		t.Errorf("the feed shows %d events twice", dup)
+	}
+	checkInjections(t, ctx)
+	blog.check(t, "after the restart")
+
+	// A new run on the same address (a new data dir): its history ends
+	// before what the page has applied, the server says "ahead", and the
+	// page must start over from the new run's state.
+	blog.expectRestart(true)
+	e.shutdown()
+	fresh := newEngine(t)
+	fresh.steps(3200)
+	if fresh.lastSeq() >= e.lastSeq() {
+		t.Fatalf("the new run is at %d, not behind the page's %d", fresh.lastSeq(), e.lastSeq())
+	}
+	fresh.serve(addr)
+	defer fresh.shutdown()
+	waitFor(t, ctx, 20*time.Second, "the page takes the new run", fmt.Sprintf(
+		`document.getElementById('conn').dataset.state === 'connected' && document.getElementById('app').dataset.seq === '%d'`, fresh.lastSeq()))
+	blog.expectRestart(false)
+	compareTable(t, ctx, base, "after a new run")
+	if !eval[bool](t, ctx, `Array.from(document.querySelectorAll('#feed li.note')).some(li => li.textContent.includes('starting over'))`) {
+		t.Errorf("the page did not say it started over")
+	}
+	blog.check(t, "after a new run")
+
+	// Phone width: one column, nothing wider than the screen.
+	within(t, ctx, 10*time.Second, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	waitFor(t, ctx, 5*time.Second, "no horizontal scroll at phone width",
+		`document.documentElement.scrollWidth <= window.innerWidth + 1`)
+	png = within(t, ctx, 10*time.Second, "phone screenshot", chromedp.CaptureScreenshot())
+	writeShot(t, filepath.Join(shots, "dashboard-390x844.png"), png)
+	blog.check(t, "at phone width")
+}
+
+// watchInjections runs in the page before its scripts (DevTools scripts
+// are not subject to the CSP) and records every element the page gains
+// that could run code or load something: what innerHTML with a server
+// string would make.
+const watchInjections = `window.__injected = [];
+new MutationObserver((records) => {
+	for (const r of records) {
+		for (const n of r.addedNodes) {
+			if (n.nodeType !== 1) continue;
+			for (const e of [n, ...n.querySelectorAll('*')]) {
+				if (e.closest('head')) continue; // the page's own scripts and styles
+				const tag = e.tagName.toLowerCase();
+				if (['img', 'script', 'iframe', 'object', 'embed', 'svg', 'style', 'link'].includes(tag) ||
+					Array.from(e.attributes).some((a) => a.name.startsWith('on'))) {
+					window.__injected.push(e.outerHTML.slice(0, 120));
+				}
+			}
+		}
+	}
+}).observe(document, {childList: true, subtree: true});`
+
+func checkInjections(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for _, html := range eval[[]string](t, ctx, `window.__injected.splice(0)`) {
+		t.Errorf("the page gained an element that runs code or loads something: %s", html)
+	}
+}
+
+func writeShot(t *testing.T, path string, png []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d KB)", path, len(png)>>10)
+}
