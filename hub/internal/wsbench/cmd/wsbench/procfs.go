@@ -126,14 +126,24 @@ func kernelSnapshot() (kernelSnap, error) {
 	return k, nil
 }
 
-// slabDelta is the change of active slab-object bytes between two snapshots,
-// in total and for the largest changes.
-func slabDelta(a, b kernelSnap, top int) (int64, []cacheDelta) {
-	var total int64
+// socketCaches are the slab caches that hold one object per open TCP
+// socket on this kernel: the socket (TCP), its inode, its file and
+// dentry, its epoll item and wait-queue hook, and security blobs.
+var socketCaches = map[string]bool{
+	"TCP": true, "sock_inode_cache": true, "filp": true, "dentry": true,
+	"eventpoll_epi": true, "eventpoll_pwq": true, "lsm_file_cache": true, "lsm_inode_cache": true,
+}
+
+// slabDelta is the change of active slab-object bytes between two
+// snapshots: in total, in socketCaches, and the largest changes.
+func slabDelta(a, b kernelSnap, top int) (total, sockets int64, largest []cacheDelta) {
 	var ds []cacheDelta
 	for name, v := range b.SlabObj {
 		d := v - a.SlabObj[name]
 		total += d
+		if socketCaches[name] {
+			sockets += d
+		}
 		ds = append(ds, cacheDelta{name, d})
 	}
 	for name, v := range a.SlabObj {
@@ -145,7 +155,7 @@ func slabDelta(a, b kernelSnap, top int) (int64, []cacheDelta) {
 	if len(ds) > top {
 		ds = ds[:top]
 	}
-	return total, ds
+	return total, sockets, ds
 }
 
 type cacheDelta struct {

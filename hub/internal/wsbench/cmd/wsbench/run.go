@@ -133,7 +133,8 @@ type idleResult struct {
 	StackPer    float64      `json:"stack_bytes_per_conn"`
 	TCPMemPer   float64      `json:"sockstat_mem_bytes_per_socket"`
 	SlabPer     float64      `json:"meminfo_slab_bytes_per_socket"`
-	SlabObjPer  float64      `json:"slab_object_bytes_per_socket"`
+	SlabObjPer  float64      `json:"slab_object_bytes_per_socket"`  // every slab cache
+	SockObjPer  float64      `json:"socket_cache_bytes_per_socket"` // socketCaches only
 	SlabTop     []cacheDelta `json:"slab_top_caches"`
 	DialSecs    string       `json:"dial"`
 }
@@ -147,6 +148,8 @@ type bcastResult struct {
 	Rate      float64         `json:"msgs_per_s"`
 	ServerCPU float64         `json:"server_cores"`
 	ClientCPU float64         `json:"client_cores"`
+	MidTCPMem float64         `json:"mid_tcp_mem_bytes_per_socket"` // sockstat TCP mem halfway through
+	Attempts  int             `json:"attempts"`
 	Machine   float64         `json:"machine_busy_cores"` // every process and softirq, from /proc/stat
 	Other     float64         `json:"other_cores"`        // machine - server - client
 	Load1     float64         `json:"loadavg1_before"`
@@ -230,9 +233,10 @@ func idleRun(c config, writer string, o runOpts) (r idleResult, err error) {
 	// Both ends of every connection are sockets on this machine: 2n.
 	r.TCPMemPer = float64(r.KAfter.TCP["mem"]-r.KBefore.TCP["mem"]) * float64(r.KAfter.PageSize) / (2 * n)
 	r.SlabPer = float64(r.KAfter.SlabBytes-r.KBefore.SlabBytes) / (2 * n)
-	var objs int64
-	objs, r.SlabTop = slabDelta(r.KBefore, r.KAfter, 8)
+	objs, sock, top := slabDelta(r.KBefore, r.KAfter, 8)
+	r.SlabTop = top
 	r.SlabObjPer = float64(objs) / (2 * n)
+	r.SockObjPer = float64(sock) / (2 * n)
 	r.KBefore.SlabObj, r.KAfter.SlabObj = nil, nil // keep the JSON short
 	return r, nil
 }
@@ -283,6 +287,16 @@ func bcastRun(c config, o runOpts) (r bcastResult, err error) {
 	if err != nil {
 		return r, err
 	}
+	k0, err := sockstatTCP()
+	if err != nil {
+		return r, err
+	}
+	mid := make(chan map[string]int64, 1)
+	midTimer := time.AfterFunc(o.dur/2, func() {
+		k, _ := sockstatTCP()
+		mid <- k
+	})
+	defer midTimer.Stop()
 	t0 := time.Now()
 	if err = getJSON(fmt.Sprintf("%s/broadcast?dur=%s&size=%d", base, o.dur, o.size), &r.Server); err != nil {
 		return r, err
@@ -299,6 +313,11 @@ func bcastRun(c config, o runOpts) (r bcastResult, err error) {
 	r.Rate = float64(r.Delivered) / r.Window.Seconds()
 	r.ServerCPU = r.Server.CPU.total().Seconds() / r.Server.Wall.Seconds()
 	r.ClientCPU = (c1.CPU.total() - c0.CPU.total()).Seconds() / r.Window.Seconds()
+	select {
+	case k1 := <-mid:
+		r.MidTCPMem = float64(k1["mem"]-k0["mem"]) * float64(os.Getpagesize()) / float64(2*o.bn)
+	default:
+	}
 	r.Machine = busyCores(m0, m1, r.Window)
 	r.Other = r.Machine - r.ServerCPU - r.ClientCPU
 	r.PerCPUSec = float64(r.Delivered) / r.Server.CPU.total().Seconds()
@@ -348,7 +367,9 @@ type row struct {
 	IdleRead  []float64 `json:"idle_reader_only_bytes"`
 	IdleWrite []float64 `json:"idle_with_writer_bytes"`
 	TCPMem    []float64 `json:"sockstat_mem_bytes_per_socket"`
-	Slab      []float64 `json:"slab_object_bytes_per_socket"`
+	Slab      []float64 `json:"socket_cache_bytes_per_socket"`
+	SlabAll   []float64 `json:"slab_object_bytes_per_socket"`
+	BufMem    []float64 `json:"broadcast_tcp_mem_bytes_per_socket"`
 	Rate      []float64 `json:"msgs_per_s"`
 	SrvCPU    []float64 `json:"server_cores"`
 	CliCPU    []float64 `json:"client_cores"`
@@ -377,6 +398,8 @@ func runMain(args []string) error {
 	only := fs.String("only", "", "comma list of libs to run (gws,gws-tuned,gorilla,gorilla-tuned,coder); empty: all")
 	skipIdle := fs.Bool("skip-idle", false, "skip the idle memory runs")
 	skipBcast := fs.Bool("skip-broadcast", false, "skip the broadcast runs")
+	maxOther := fs.Float64("max-other", 0.25, "broadcast: redo a run if other processes used more than this many cores during it")
+	attempts := fs.Int("attempts", 4, "broadcast: at most this many tries per run (see -max-other)")
 	jsonOut := fs.String("json", "", "write every run's raw figures to this file")
 	_ = fs.Parse(args)
 	if o.n > 19000 || o.bn > 19000 {
@@ -430,9 +453,10 @@ func runMain(args []string) error {
 					rw.IdleWrite = append(rw.IdleWrite, r.PerConn)
 				}
 				rw.TCPMem = append(rw.TCPMem, r.TCPMemPer)
-				rw.Slab = append(rw.Slab, r.SlabObjPer)
-				logf("idle  %-13s %-5s rss %6s KiB/conn  heap %5s  stack %5s  sockstat %5s KiB/sock  slab objects %5s KiB/sock",
-					c.Lib, w, kib(r.PerConn), kib(r.HeapPerConn), kib(r.StackPer), kib(r.TCPMemPer), kib(r.SlabObjPer))
+				rw.Slab = append(rw.Slab, r.SockObjPer)
+				rw.SlabAll = append(rw.SlabAll, r.SlabObjPer)
+				logf("idle  %-13s %-5s rss %6s KiB/conn  heap %5s  stack %5s  sockstat %5s KiB/sock  slab: socket caches %4s, all %4s KiB/sock",
+					c.Lib, w, kib(r.PerConn), kib(r.HeapPerConn), kib(r.StackPer), kib(r.TCPMemPer), kib(r.SockObjPer), kib(r.SlabObjPer))
 			}
 		}
 	}
@@ -442,31 +466,46 @@ func runMain(args []string) error {
 	for i := 0; i < *reps && !*skipBcast; i++ {
 		for _, rw := range rep.Rows {
 			c := rw.Config
-			r, err := bcastRun(c, o)
-			if err != nil {
-				return fmt.Errorf("broadcast %s/%s: %w", c.Lib, c.Writer, err)
+			// Other engineers' jobs share these two cores: a run during
+			// which other processes took more than -max-other cores is
+			// done again, up to -attempts times; the quietest is kept.
+			var r bcastResult
+			for a := 1; a <= *attempts; a++ {
+				ra, err := bcastRun(c, o)
+				if err != nil {
+					return fmt.Errorf("broadcast %s/%s: %w", c.Lib, c.Writer, err)
+				}
+				ra.Attempts = a
+				if a == 1 || ra.Other < r.Other {
+					r = ra
+				}
+				if ra.Other <= *maxOther {
+					break
+				}
+				logf("bcast %-13s %-5s %9.0f msgs/s with %.2f cores used elsewhere: again", c.Lib, c.Writer, ra.Rate, ra.Other)
 			}
 			rep.Bcast = append(rep.Bcast, r)
+			rw.BufMem = append(rw.BufMem, r.MidTCPMem)
 			rw.Rate = append(rw.Rate, r.Rate)
 			rw.SrvCPU = append(rw.SrvCPU, r.ServerCPU)
 			rw.CliCPU = append(rw.CliCPU, r.ClientCPU)
 			rw.PerCPU = append(rw.PerCPU, r.PerCPUSec)
 			rw.Other = append(rw.Other, r.Other)
-			logf("bcast %-13s %-5s %9.0f msgs/s  server %.2f cores  client %.2f cores  %7.0f msgs/server-CPU-s  other %.2f cores  load %.1f  (%d sent, %d rounds, all delivered)",
-				c.Lib, c.Writer, r.Rate, r.ServerCPU, r.ClientCPU, r.PerCPUSec, r.Other, r.Load1, r.Server.Sent, r.Server.Rounds)
+			logf("bcast %-13s %-5s %9.0f msgs/s  server %.2f cores  client %.2f cores  %7.0f msgs/server-CPU-s  other %.2f cores  load %.1f  tcp mem %.1f KiB/sock  (%d sent, %d rounds, all delivered)",
+				c.Lib, c.Writer, r.Rate, r.ServerCPU, r.ClientCPU, r.PerCPUSec, r.Other, r.Load1, r.MidTCPMem/1024, r.Server.Sent, r.Server.Rounds)
 		}
 	}
 
 	fmt.Printf("\nidle: %d connections per server process; broadcast: %d clients, %v, %d-byte JSON text frames; medians of %d runs (min–max)\n\n",
 		o.n, o.bn, o.dur, o.size, *reps)
-	fmt.Printf("| library | config | KiB/idle conn (reader only) | KiB/idle conn (+ writer) | kernel KiB/socket (slab objects) | sockstat TCP mem KiB/socket | delivered msgs/s @ %d | server CPU (cores) | msgs per server CPU-s | client CPU (cores) | other load (cores) |\n", o.bn)
+	fmt.Printf("| library | config | KiB/idle conn (reader only) | KiB/idle conn (+ writer) | kernel KiB/socket (slab, socket caches) | sockstat TCP mem KiB/socket idle / broadcasting | delivered msgs/s @ %d | server CPU (cores) | msgs per server CPU-s | client CPU (cores) | other load (cores) |\n", o.bn)
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, rw := range rep.Rows {
 		fmt.Printf("| %s | %s | %s%s | %s%s | %s | %s | %s | %s | %s | %s | %s |\n",
 			rw.Config.Label, rw.Config.Conf,
 			medKiB(rw.IdleRead), spread(rw.IdleRead),
 			medKiB(rw.IdleWrite), spread(rw.IdleWrite),
-			medKiB(rw.Slab), medKiB(rw.TCPMem),
+			medKiB(rw.Slab), medKiB(rw.TCPMem)+" / "+medKiB(rw.BufMem),
 			rateStr(rw.Rate), cores(rw.SrvCPU), rateStr(rw.PerCPU), cores(rw.CliCPU), cores(rw.Other))
 	}
 	if *jsonOut != "" {
