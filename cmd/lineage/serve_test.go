@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // logWatcher collects a server's log output and lets a test wait for a
@@ -39,11 +40,21 @@ func (w *logWatcher) String() string {
 // waitFor blocks until the output contains want, or the server exits.
 func (w *logWatcher) waitFor(t *testing.T, want string, exited <-chan int) {
 	t.Helper()
+	waitOutput(t, w, want, exited)
+}
+
+// waitOutput blocks until w's output contains want; a value on done first
+// (the writer's owner ended) fails the test, and so does a minute of
+// nothing, as a backstop for a hung test.
+func waitOutput[T any](t *testing.T, w *logWatcher, want string, done <-chan T) {
+	t.Helper()
 	for !strings.Contains(w.String(), want) {
 		select {
 		case <-w.changed:
-		case code := <-exited:
-			t.Fatalf("server exited %d before logging %q:\n%s", code, want, w.String())
+		case v := <-done:
+			t.Fatalf("ended (%v) before %q appeared:\n%s", v, want, w.String())
+		case <-time.After(time.Minute):
+			t.Fatalf("%q never appeared:\n%s", want, w.String())
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,46 +22,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// syncBuffer is a Buffer safe for the watcher's writes and the test's reads,
-// with a way to wait for text to appear.
-type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{}
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{}, 1)} }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	s.b.Write(p)
-	s.mu.Unlock()
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) waitFor(t *testing.T, want string, done <-chan error) {
-	t.Helper()
-	for !strings.Contains(s.String(), want) {
-		select {
-		case <-s.changed:
-		case err := <-done:
-			t.Fatalf("watch ended (%v) before printing %q:\n%s", err, want, s)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("watch never printed %q:\n%s", want, s)
-		}
-	}
-}
 
 var wt0 = time.Date(2026, 2, 3, 14, 30, 45, 123_000_000, time.UTC)
 
@@ -138,9 +96,9 @@ func TestWatchPrintsTheTable(t *testing.T) {
 	}{{"watch_plain.golden", false}, {"watch_terminal.golden", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			h, u := startHub(t)
-			out := newSyncBuffer()
+			out := newLogWatcher()
 			_, done := runWatcher(t, watchOpts{url: u, n: 11}, &printer{w: out, emoji: tt.emoji})
-			out.waitFor(t, "Welcome", done)
+			waitOutput(t, out, "Welcome", done)
 			h.Publish(knownEvents(1), nil)
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -154,9 +112,9 @@ func TestWatchPrintsTheTable(t *testing.T) {
 
 func TestWatchJSONAndFilters(t *testing.T) {
 	h, u := startHub(t)
-	out := newSyncBuffer()
+	out := newLogWatcher()
 	_, done := runWatcher(t, watchOpts{url: u, json: true, events: []string{"death", "spawn"}, n: 4}, &printer{w: out})
-	out.waitFor(t, `"subscribed"`, done)
+	waitOutput(t, out, `"subscribed"`, done)
 	h.Publish(knownEvents(1), nil)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -222,9 +180,9 @@ func TestWatchSurvivesAMisbehavingServer(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	u, _ := url.Parse("ws" + strings.TrimPrefix(srv.URL, "http"))
-	out := newSyncBuffer()
+	out := newLogWatcher()
 	cancel, done := runWatcher(t, watchOpts{url: u, heartbeat: time.Hour, silence: 300 * time.Millisecond}, &printer{w: out})
-	out.waitFor(t, "$45009.00", done)
+	waitOutput(t, out, "$45009.00", done)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
