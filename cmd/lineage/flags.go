@@ -19,7 +19,7 @@ func newFlagSet(name string, env *Env, about string) *flag.FlagSet {
 		fmt.Fprintf(w, "\nusage: lineage %s [flags]\n\nflags (each also read from its environment twin):\n", name)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
-			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" {
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && !strings.Contains(f.Usage, "(default") {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
 			fmt.Fprintf(w, "  --%-16s %s%s\n  %-18s $%s\n", f.Name, f.Usage, def, "", envName(f.Name))

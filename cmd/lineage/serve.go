@@ -20,11 +20,11 @@ import (
 
 const serveAbout = `lineage serve: run the arena live, one market step every --tick-interval.
 Every event is appended to the hash-chained event log in --data-dir and made
-durable before anything else sees it; started again on the same data dir,
-serve rebuilds the arena from the log and carries on where it stopped, the
-dead still dead. This build logs what happens (trades at debug level; scars,
-deaths, births and rounds at info); the WebSocket hub on :9001 and the metrics
-on :9184 arrive with the issues that build them.`
+durable before anything else sees it, then streamed over WebSocket on --ws-addr
+(with the dashboard at / and a read-only JSON API at /api/), and counted in the
+Prometheus metrics on --metrics-addr. Started again on the same data dir, serve
+rebuilds the arena from the log and carries on where it stopped, the dead still
+dead; clients resume with ?since=. SIGINT/SIGTERM: 1001 to every client, exit 0.`
 
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("serve", env, serveAbout)

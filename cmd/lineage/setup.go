@@ -48,7 +48,7 @@ type arenaFlags struct {
 }
 
 func (f *arenaFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.feed, "feed", "sim", "price feed: sim or replay")
+	fs.StringVar(&f.feed, "feed", "sim", "price feed: sim, replay or live")
 	fs.Var(&f.replay, "replay", "CSV file to replay; repeat or comma-separate for several (with --feed replay)")
 	fs.StringVar(&f.replaySym, "replay-symbol", "", "symbol of candle (kline) files whose name does not say it, e.g. BTC-USD")
 	fs.BoolVar(&f.lenient, "lenient", false, "skip and count bad CSV rows instead of failing")
