@@ -346,8 +346,13 @@ func (c *client) alive() {
 	c.conn.SetReadDeadline(c.hub.cfg.Now().Add(c.hub.cfg.PingInterval * 5 / 2))
 }
 
+// ping sends a ping frame under a fresh write deadline: the deadline of
+// the last data write has long passed on an idle connection.
 func (c *client) ping() {
-	c.conn.Async(func() { c.conn.WritePing(nil) })
+	c.conn.Async(func() {
+		c.conn.SetWriteDeadline(c.hub.cfg.Now().Add(c.hub.cfg.WriteTimeout))
+		c.conn.WritePing(nil)
+	})
 }
 
 // drop forgets the queue of a closed connection.

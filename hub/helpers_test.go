@@ -24,6 +24,7 @@ type wsClient struct {
 	closed chan error
 	once   sync.Once
 	hold   atomic.Pointer[chan struct{}] // while set, OnMessage waits on it
+	pings  chan struct{}                 // one per ping frame received
 }
 
 // gate makes the client stop reading until g is closed.
@@ -35,8 +36,14 @@ func (h clientHandler) OnOpen(*gws.Conn) {}
 func (h clientHandler) OnClose(_ *gws.Conn, err error) {
 	h.c.once.Do(func() { h.c.closed <- err; close(h.c.closed) })
 }
-func (h clientHandler) OnPing(c *gws.Conn, p []byte) { c.WritePong(p) }
-func (h clientHandler) OnPong(*gws.Conn, []byte)     {}
+func (h clientHandler) OnPing(c *gws.Conn, p []byte) {
+	c.WritePong(p)
+	select {
+	case h.c.pings <- struct{}{}:
+	default:
+	}
+}
+func (h clientHandler) OnPong(*gws.Conn, []byte) {}
 func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	if g := h.c.hold.Load(); g != nil {
 		<-*g
@@ -49,7 +56,7 @@ func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 // dial connects to the hub at srv with the query q and headers.
 func dial(t testing.TB, srv *httptest.Server, q string, hdr http.Header) (*wsClient, *http.Response, error) {
 	t.Helper()
-	c := &wsClient{msgs: make(chan []byte, 100_000), closed: make(chan error, 1)}
+	c := &wsClient{msgs: make(chan []byte, 100_000), closed: make(chan error, 1), pings: make(chan struct{}, 100)}
 	conn, resp, err := gws.NewClient(clientHandler{c}, &gws.ClientOption{
 		Addr: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" + q, RequestHeader: hdr,
 		ReadMaxPayloadSize: 1 << 20,

@@ -367,8 +367,12 @@ func (h *Hub) OnClose(conn *gws.Conn, err error) {
 }
 
 func (h *Hub) OnPing(conn *gws.Conn, payload []byte) {
-	clientOf(conn).alive()
-	conn.WritePong(payload)
+	c := clientOf(conn)
+	c.alive()
+	conn.Async(func() {
+		conn.SetWriteDeadline(h.cfg.Now().Add(h.cfg.WriteTimeout))
+		conn.WritePong(payload)
+	})
 }
 
 func (h *Hub) OnPong(conn *gws.Conn, payload []byte) { clientOf(conn).alive() }

@@ -296,3 +296,30 @@ func TestSnapshotAndLiveDoNotOverlap(t *testing.T) {
 		}
 	}
 }
+
+// An idle client survives the server's pings long after the last data
+// write's deadline has passed, and its own pings are answered.
+func TestIdleClientSurvivesPings(t *testing.T) {
+	h, srv := newTestHub(t, Config{PingInterval: 30 * time.Millisecond, WriteTimeout: 20 * time.Millisecond})
+	c := mustDial(t, srv, "")
+	c.next(t) // welcome: the last data write for a while
+	for range 5 {
+		select {
+		case <-c.pings:
+		case err := <-c.closed:
+			t.Fatalf("closed while idle: %v", err)
+		case <-time.After(wait):
+			t.Fatal("no ping")
+		}
+	}
+	if err := c.conn.WritePing([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(events(1, 1), nil)
+	if got := seqOf(t, c.next(t)); got != 1 {
+		t.Errorf("after idling: sequence %d", got)
+	}
+	if h.Stats().Connections != 1 {
+		t.Errorf("connections %d, want 1", h.Stats().Connections)
+	}
+}

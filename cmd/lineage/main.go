@@ -56,7 +56,7 @@ func commands() []command {
 		{"serve", "run the arena live: feed → arena → event log → WebSocket hub and metrics", runServe},
 		{"arena", "run a competition offline as fast as the machine allows and print the leaderboard", runArena},
 		{"watch", "terminal client for a running server", runWatch},
-		{"loadtest", "load generator against a running server", notYet("loadtest", "the WebSocket load generator")},
+		{"loadtest", "load generator against a running server", runLoadtest},
 		{"verify", "check the event log's hash chain and every tombstone's signature", runVerify},
 		{"graveyard", "list dead agents with cause of death, scars, lifespan and final capital", runGraveyard},
 		{"version", "print build information", runVersion},
@@ -145,16 +145,6 @@ func runHelp(env *Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stderr, "lineage help: unknown command %q\n", args[0])
 	return 2
-}
-
-func notYet(name, what string) func(context.Context, *Env, []string) error {
-	return func(_ context.Context, env *Env, args []string) error {
-		fs := newFlagSet(name, env, "lineage "+name+": not available yet; it arrives with "+what+".")
-		if err := parseFlags(fs, env, args); err != nil {
-			return err
-		}
-		return fmt.Errorf("not available yet: this command arrives with %s", what)
-	}
 }
 
 func isTerminal(f *os.File) bool {

@@ -1,0 +1,580 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// Phases of a load run: messages count towards the figures only in the
+// window, when every connection has been attempted.
+const (
+	loadPhaseRamp int32 = iota
+	loadPhaseWindow
+	loadPhaseClosing
+)
+
+// Bounds of a load run's end.
+const (
+	// loadSlowDrain is how long released slow clients get to read their
+	// backlog up to the server's close before they are closed too.
+	loadSlowDrain = 2 * time.Second
+	// loadCloseWait is how long closing connections get to end before
+	// they are dropped.
+	loadCloseWait = 5 * time.Second
+	// loadWatchEvery is how often the kernel is asked which slow clients'
+	// connections the server has closed.
+	loadWatchEvery = 100 * time.Millisecond
+	// loadSampleEvery is how often the server's RSS is sampled.
+	loadSampleEvery = 250 * time.Millisecond
+)
+
+// loadRun is one load test in progress. Its client goroutines (one per
+// connection: dial, then the read loop) are started by run and waited for
+// before run returns, as are the sampler and the watcher.
+type loadRun struct {
+	plan     *loadPlan
+	progress io.Writer
+
+	phase       atomic.Int32
+	release     chan struct{} // closed when slow clients may read again
+	slowPending atomic.Int32  // slow clients not reading and not yet cut
+
+	lat, latSlow, connect loadHist
+
+	mu      sync.Mutex
+	clients []*loadClient // every client, dialled or not
+	open    []*loadClient // clients whose handshake succeeded
+}
+
+func newLoadRun(p *loadPlan, progress io.Writer) *loadRun {
+	return &loadRun{plan: p, progress: progress, release: make(chan struct{})}
+}
+
+// loadClient is one connection. Its counters are touched only by its own
+// goroutine (the dial, then the read loop) and read after it has ended;
+// closedByUs is set by run before it closes the connection itself, and
+// the atomics by the watcher.
+type loadClient struct {
+	run   *loadRun
+	idx   int
+	slow  bool
+	conn  *gws.Conn
+	local netip.AddrPort
+	done  chan struct{} // closed when the read loop has returned
+
+	dialStart, stoppedAt                       time.Time
+	dialErr                                    string
+	welcomed, live, stopped, early, closedByUs bool
+	welcomeSeq, last                           uint64
+	events, winMsgs, winFirst, winLast         uint64
+	snapshots, control, unparsed, untimed      uint64
+	gaps, missing, dups                        uint64
+	closeErr                                   error
+	cutAt                                      atomic.Int64 // unix ns the watcher saw the server close; 0 if not
+	slowState                                  atomic.Int32 // loadSlowReading, loadSlowStopped, loadSlowCut
+}
+
+func (c *loadClient) OnOpen(*gws.Conn)                {}
+func (c *loadClient) OnPong(*gws.Conn, []byte)        {}
+func (c *loadClient) OnPing(conn *gws.Conn, p []byte) { conn.WritePong(p) }
+
+func (c *loadClient) OnClose(_ *gws.Conn, err error) {
+	c.closeErr = err
+	c.early = c.run.phase.Load() != loadPhaseClosing
+}
+
+// OnMessage checks and counts a message. A slow client stops reading at
+// its first message: its read loop waits here until the run ends.
+func (c *loadClient) OnMessage(_ *gws.Conn, m *gws.Message) {
+	now := time.Now()
+	c.receive(m.Bytes(), now)
+	m.Close()
+	if c.slow && !c.stopped {
+		c.stopped, c.stoppedAt = true, now
+		c.markStopped()
+		<-c.run.release
+	}
+}
+
+func (c *loadClient) receive(b []byte, now time.Time) {
+	kind, seq, ts := scanLoadMessage(b)
+	switch kind {
+	case loadWelcome:
+		if c.welcomed {
+			c.unparsed++
+			return
+		}
+		c.welcomed, c.welcomeSeq, c.last = true, seq, seq
+		c.run.connect.record(c.idx, now.Sub(c.dialStart))
+		return
+	case loadControl:
+		c.control++
+		return
+	case loadUnknown:
+		c.unparsed++
+		return
+	}
+	if !c.welcomed {
+		c.unparsed++
+		return
+	}
+	// The snapshot after the welcome carries the welcome's sequence.
+	if !c.live && seq == c.welcomeSeq {
+		c.snapshots++
+		return
+	}
+	c.live = true
+	switch {
+	case seq <= c.last:
+		c.dups++
+		return
+	case seq > c.last+1:
+		c.gaps++
+		c.missing += seq - c.last - 1
+	}
+	c.last = seq
+	c.events++
+	if c.run.phase.Load() != loadPhaseWindow {
+		return
+	}
+	c.winMsgs++
+	if c.winFirst == 0 {
+		c.winFirst = seq
+	}
+	c.winLast = seq
+	if ts.IsZero() {
+		c.untimed++
+		return
+	}
+	d := now.Sub(ts)
+	c.run.lat.record(c.idx, d)
+	if c.run.slowPending.Load() > 0 {
+		c.run.latSlow.record(c.idx, d)
+	}
+}
+
+// loadDialer dials from one local address, and gives up when the run is
+// cancelled.
+type loadDialer struct {
+	ctx context.Context
+	net.Dialer
+}
+
+func (d *loadDialer) Dial(network, addr string) (net.Conn, error) {
+	return d.DialContext(d.ctx, network, addr)
+}
+
+// dial opens c's connection and reports whether it succeeded.
+func (c *loadClient) dial(ctx context.Context) bool {
+	p := c.run.plan
+	d := &loadDialer{ctx: ctx, Dialer: net.Dialer{Timeout: 5 * time.Second}}
+	if len(p.sources) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: p.sources[c.idx%len(p.sources)].AsSlice()}
+	}
+	hdr := http.Header{"Host": {p.host}}
+	if p.flags.token != "" {
+		hdr.Set("Authorization", "Bearer "+p.flags.token)
+	}
+	opt := &gws.ClientOption{
+		Addr: p.addr, RequestHeader: hdr, HandshakeTimeout: 10 * time.Second,
+		ReadMaxPayloadSize: 1 << 20,
+		NewDialer:          func() (gws.Dialer, error) { return d, nil },
+	}
+	if p.scheme == "wss" {
+		opt.TlsConfig = &tls.Config{InsecureSkipVerify: true} // loopback only, to measure
+	}
+	c.dialStart = time.Now()
+	conn, resp, err := gws.NewClient(c, opt)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		c.dialErr = loadFailReason(err, resp)
+		return false
+	}
+	c.conn = conn
+	if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		c.local = a.AddrPort()
+		c.local = netip.AddrPortFrom(c.local.Addr().Unmap(), c.local.Port())
+	}
+	return true
+}
+
+// loadFailReason names why a connection failed, in a few words that do not
+// depend on the connection (so that they can be counted).
+func loadFailReason(err error, resp *http.Response) string {
+	var ne net.Error
+	switch {
+	case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
+		return fmt.Sprintf("http %d", resp.StatusCode)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.EADDRINUSE):
+		return "no local port left (use more --source-addrs)"
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return "too many open files"
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed during the handshake"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+// loadCloseReason names how a connection ended: the close code and the
+// reason's words before any colon ("1008 too slow"), or "eof", "reset".
+func loadCloseReason(err error) string {
+	var ce *gws.CloseError
+	switch {
+	case errors.As(err, &ce):
+		reason, _, _ := strings.Cut(string(ce.Reason), ":")
+		return strings.TrimSpace(fmt.Sprintf("%d %s", ce.Code, reason))
+	case err == nil:
+		return "closed"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof, no close frame"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset, no close frame"
+	case errors.Is(err, net.ErrClosed):
+		return "closed by loadtest"
+	}
+	return "error: " + loadFailReason(err, nil)
+}
+
+// run opens the connections over the ramp, holds them for the window,
+// closes them and returns the report. Cancelling ctx ends the ramp or the
+// window early; the report covers what was measured.
+func (r *loadRun) run(ctx context.Context) *loadReport {
+	p := r.plan
+	var srv *loadSampler
+	if p.flags.pid > 0 {
+		srv = startLoadSampler(p.flags.pid)
+	}
+	self := startLoadSampler(os.Getpid())
+	kBefore := readLoadKernel()
+	dialCtx, stopDials := context.WithCancel(ctx)
+	defer stopDials()
+	var watch *loadWatcher
+	if p.flags.slow > 0 {
+		watch = startLoadWatcher(r.plan.target)
+	}
+
+	// Ramp: client i is dialled ramp·i/clients after the start, the slow
+	// ones spread evenly among the others.
+	var clients, dialing sync.WaitGroup
+	sem := make(chan struct{}, p.flags.maxOpen)
+	n := p.flags.clients
+	start := time.Now()
+	stopProgress := r.reportProgress(start)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+ramp:
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(int64(p.flags.ramp) * int64(i) / int64(n)))); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break ramp
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break ramp
+		}
+		c := &loadClient{run: r, idx: i, done: make(chan struct{})}
+		c.slow = p.flags.slow > 0 && i*p.flags.slow/n != (i+1)*p.flags.slow/n
+		r.mu.Lock()
+		r.clients = append(r.clients, c)
+		r.mu.Unlock()
+		clients.Add(1)
+		dialing.Add(1)
+		go func() {
+			defer clients.Done()
+			defer close(c.done)
+			ok := c.dial(dialCtx)
+			<-sem
+			if ok {
+				r.mu.Lock()
+				r.open = append(r.open, c)
+				r.mu.Unlock()
+				if c.slow && watch != nil {
+					watch.add(c)
+				}
+			}
+			dialing.Done()
+			if ok {
+				c.conn.ReadLoop()
+			}
+		}()
+	}
+	dialing.Wait()
+	rampEnd := time.Now()
+
+	// Window.
+	r.phase.Store(loadPhaseWindow)
+	var srvStart, selfStart loadProcSample
+	if srv != nil {
+		srvStart = srv.now()
+	}
+	selfStart = self.now()
+	busyStart, busyOK := loadMachineCPU()
+	if ctx.Err() == nil {
+		t := time.NewTimer(p.flags.duration)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	r.phase.Store(loadPhaseClosing)
+	windowEnd := time.Now()
+	var srvEnd loadProcSample
+	if srv != nil {
+		srvEnd = srv.now()
+	}
+	selfEnd := self.now()
+	busyEnd, busyOK2 := loadMachineCPU()
+	kConnected := readLoadKernel()
+	stopProgress()
+
+	// Close: the watcher stops (from here on the closes are ours), slow
+	// clients read again — the ones the server cut reach its close — and
+	// every other connection is closed with 1000.
+	if watch != nil {
+		watch.stop()
+	}
+	close(r.release)
+	r.mu.Lock()
+	open := r.open
+	r.mu.Unlock()
+	for _, c := range open {
+		if !c.slow {
+			c.closedByUs = true
+			c.conn.WriteClose(1000, []byte("loadtest done"))
+		}
+	}
+	deadline := time.NewTimer(loadSlowDrain)
+	expired := false
+	for _, c := range open {
+		if !c.slow {
+			continue
+		}
+		if !expired {
+			select {
+			case <-c.done:
+				continue
+			case <-deadline.C:
+				expired = true
+			}
+		}
+		select {
+		case <-c.done:
+		default:
+			c.closedByUs = true
+			c.conn.WriteClose(1000, []byte("loadtest done"))
+		}
+	}
+	deadline.Reset(loadCloseWait)
+	all := make(chan struct{})
+	go func() {
+		clients.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+	case <-deadline.C:
+		for _, c := range open {
+			c.conn.NetConn().Close()
+		}
+		<-all
+	}
+	deadline.Stop()
+	var srvAfter loadProcSample
+	if srv != nil {
+		srvAfter = srv.now()
+		srv.stop()
+	}
+	self.stop()
+
+	rep := r.report(start, rampEnd, windowEnd)
+	if srv != nil {
+		rep.Server = loadServerFigures(p.flags.pid, srv, srvStart, srvEnd, srvAfter, rep.Connect.Connected, rep.Delivery.PerSecond)
+	}
+	rep.LoadtestCPUPercent = loadRound2(selfEnd.cpuPercentSince(selfStart))
+	rep.Kernel = loadKernelFigures(kBefore, kConnected)
+	rep.Cores = runtime.NumCPU()
+	if w := windowEnd.Sub(rampEnd); busyOK && busyOK2 && w > 0 {
+		rep.MachineCPUPercent = loadRound2(100 * float64(busyEnd-busyStart) / float64(w))
+	}
+	return rep
+}
+
+// reportProgress prints a line a second on a terminal until stopped.
+func (r *loadRun) reportProgress(start time.Time) (stop func()) {
+	if !r.plan.progress {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(r.progress)
+				return
+			case now := <-t.C:
+				r.mu.Lock()
+				tried, open := len(r.clients), len(r.open)
+				r.mu.Unlock()
+				phase := map[int32]string{loadPhaseRamp: "ramp", loadPhaseWindow: "window"}[r.phase.Load()]
+				fmt.Fprintf(r.progress, "\r%s %5.0fs  %d/%d dialled, %d connected   ", phase, now.Sub(start).Seconds(), tried, r.plan.flags.clients, open)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// report adds up the clients' counters. Called when every client
+// goroutine has ended.
+func (r *loadRun) report(start, rampEnd, windowEnd time.Time) *loadReport {
+	p := r.plan
+	rep := &loadReport{
+		URL: p.flags.url, Schema: p.flags.schema, Clients: p.flags.clients, Slow: p.flags.slow,
+		SourceAddrs: max(len(p.sources), 1),
+		RampSeconds: loadRound2(rampEnd.Sub(start).Seconds()), WindowSeconds: loadRound2(windowEnd.Sub(rampEnd).Seconds()),
+		Connect: loadConnect{Failures: map[string]int{}}, Dropped: map[string]int{},
+	}
+	var cutAfter []time.Duration
+	slow := &loadSlow{Clients: p.flags.slow, CloseReasons: map[string]int{}}
+	var winFirst, winLast uint64
+	healthy := 0
+	for _, c := range r.clients {
+		rep.Connect.Attempted++
+		if c.conn == nil {
+			rep.Connect.Failed++
+			rep.Connect.Failures[c.dialErr]++
+			continue
+		}
+		rep.Connect.Connected++
+		if c.welcomed {
+			rep.Connect.Welcomed++
+		}
+		d := &rep.Delivery
+		d.Messages += c.events
+		d.WindowMessages += c.winMsgs
+		d.Snapshot += c.snapshots
+		d.Control += c.control
+		d.Unparsed += c.unparsed
+		d.Untimed += c.untimed
+		o := &rep.Order
+		o.Gaps += c.gaps
+		o.Missing += c.missing
+		o.Duplicates += c.dups
+		if c.gaps > 0 {
+			o.ClientsWithGaps++
+		}
+		if c.dups > 0 {
+			o.ClientsWithDuplicates++
+		}
+		if c.winFirst > 0 && (winFirst == 0 || c.winFirst < winFirst) {
+			winFirst = c.winFirst
+		}
+		winLast = max(winLast, c.winLast)
+		if !c.slow {
+			healthy++
+			if c.early {
+				rep.Dropped[loadCloseReason(c.closeErr)]++
+			}
+			continue
+		}
+		if c.stopped {
+			slow.Stopped++
+		}
+		how := loadCloseReason(c.closeErr)
+		byServer := !c.closedByUs
+		cut := c.cutAt.Load()
+		if byServer || cut != 0 {
+			slow.Cut++
+			if strings.Contains(how, "too slow") {
+				slow.CutTooSlow++
+			}
+			slow.CloseReasons[how]++
+		} else {
+			slow.NotCut++
+		}
+		if cut != 0 && c.stopped {
+			cutAfter = append(cutAfter, time.Unix(0, cut).Sub(c.stoppedAt))
+		}
+	}
+	if rep.RampSeconds > 0 {
+		rep.Connect.PerSecond = loadRound2(float64(rep.Connect.Connected) / rep.RampSeconds)
+	}
+	rep.Connect.Handshake = r.connect.summary()
+	d := &rep.Delivery
+	if winLast >= winFirst && winFirst > 0 {
+		d.WindowEvents = winLast - winFirst + 1
+	}
+	if w := windowEnd.Sub(rampEnd).Seconds(); w > 0 {
+		d.PerSecond = loadRound2(float64(d.WindowMessages) / w)
+		d.EventsPerSecond = loadRound2(float64(d.WindowEvents) / w)
+		if healthy > 0 {
+			d.PerClientPerSecond = loadRound2(d.PerSecond / float64(healthy))
+		}
+	}
+	rep.Latency = r.lat.summary()
+	if p.flags.slow > 0 {
+		rep.LatencyWhileSlow = r.latSlow.summary()
+		if len(cutAfter) > 0 {
+			sort.Slice(cutAfter, func(i, j int) bool { return cutAfter[i] < cutAfter[j] })
+			q := func(f float64) float64 { // nearest rank
+				return loadMs(cutAfter[max(0, int(math.Ceil(f*float64(len(cutAfter))))-1)])
+			}
+			slow.CutAfter = &loadLatency{Samples: uint64(len(cutAfter)), P50: q(0.5), P95: q(0.95), P99: q(0.99), Max: loadMs(cutAfter[len(cutAfter)-1])}
+		}
+		rep.SlowClients = slow
+	}
+	return rep
+}
+
+func loadMs(d time.Duration) float64 { return loadRound2(float64(d) / float64(time.Millisecond)) }
+
+func loadRound2(f float64) float64 {
+	if f >= 100 {
+		return float64(int64(f + 0.5))
+	}
+	return float64(int64(f*100+0.5)) / 100
+}
