@@ -174,7 +174,7 @@ func TestLiveOfflineStartRecovers(t *testing.T) {
 				ticks <- tk
 			}
 		}()
-		time.Sleep(62 * time.Second)
+		time.Sleep(62 * time.Second) // the bubble's fake clock: instant, and every timer fires in order
 		synctest.Wait()
 		select {
 		case tk := <-ticks:
@@ -269,7 +269,7 @@ func TestLiveCancelWhileWaiting(t *testing.T) {
 			_, err := l.Next(ctx)
 			errc <- err
 		}()
-		time.Sleep(12 * time.Second)
+		time.Sleep(12 * time.Second) // the bubble's fake clock
 		synctest.Wait()
 		cancel()
 		if err := <-errc; err != context.Canceled {

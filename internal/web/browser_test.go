@@ -252,6 +252,8 @@ func listen(t *testing.T, addr string) net.Listener {
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			t.Fatal(err)
 		}
+		// A bounded retry while the kernel releases the address, not a
+		// wait for something the test controls.
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s stayed in use", addr)
