@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -38,6 +39,45 @@ type client struct {
 	// inbound rate limit, touched only by the read loop
 	tokens   float64
 	lastFill time.Time
+
+	// stall detection: written counts the frame bytes handed to the
+	// socket (atomically, by the writer); the rest is the stall checker's.
+	written      atomic.Int64
+	lastProgress int64
+	stallSince   time.Time
+}
+
+// checkStall cuts c when data has waited in its socket for StallTimeout
+// with none of it acknowledged: written − unsent is what the client has
+// taken, and it has not moved.
+func (c *client) checkStall(now time.Time) {
+	q, ok := unsent(c.conn.NetConn())
+	if !ok {
+		return
+	}
+	progress := c.written.Load() - int64(q)
+	if q == 0 || progress != c.lastProgress || c.stallSince.IsZero() {
+		c.lastProgress, c.stallSince = progress, now
+		return
+	}
+	if now.Sub(c.stallSince) >= StallTimeout {
+		c.mu.Lock()
+		if !c.gone {
+			c.cutLocked(fmt.Sprintf("too slow: nothing read for %s", StallTimeout))
+		}
+		c.mu.Unlock()
+	}
+}
+
+// frameSize is the size on the wire of a server frame of n payload bytes.
+func frameSize(n int) int64 {
+	switch {
+	case n < 126:
+		return int64(n) + 2
+	case n <= 0xffff:
+		return int64(n) + 4
+	}
+	return int64(n) + 10
 }
 
 // filter is a client's subscription; nil sets mean everything.
@@ -157,6 +197,7 @@ func (c *client) write(frames ...[]byte) bool {
 		}
 		c.hub.sent.Add(1)
 		c.hub.bytes.Add(uint64(len(b)))
+		c.written.Add(frameSize(len(b)))
 	}
 	return true
 }

@@ -29,6 +29,15 @@ const (
 	// flood closes with 1008.
 	InboundRate  = 10
 	InboundBurst = 20
+	// StallTimeout is how long a client may take in nothing the server has
+	// sent it before it is cut as too slow: data waits in its socket and
+	// none of it is acknowledged. This catches a client that stopped
+	// reading long before its socket buffers (megabytes on loopback) and
+	// its queue fill. (Linux; elsewhere the queue bound and the write
+	// timeout remain.)
+	StallTimeout = 2 * time.Second
+	// stallCheck is how often clients are checked for a stall.
+	stallCheck = 250 * time.Millisecond
 	// readBuffer is each connection's read buffer: client frames are small
 	// (a larger one is still read, up to MaxInbound), and at 1 KiB an idle
 	// connection costs about 3 KiB less than at 4 KiB (measured in
@@ -284,18 +293,29 @@ func (h *Hub) Stats() Stats {
 	return s
 }
 
+// pingLoop pings every client each PingInterval and checks every client
+// for a stall each stallCheck.
 func (h *Hub) pingLoop() {
 	defer h.pinger.Done()
-	t := time.NewTicker(h.cfg.PingInterval)
-	defer t.Stop()
+	ping := time.NewTicker(h.cfg.PingInterval)
+	defer ping.Stop()
+	stall := time.NewTicker(stallCheck)
+	defer stall.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
-		case <-t.C:
+		case <-ping.C:
 			h.mu.RLock()
 			for c := range h.clients {
 				c.ping()
+			}
+			h.mu.RUnlock()
+		case <-stall.C:
+			now := h.cfg.Now()
+			h.mu.RLock()
+			for c := range h.clients {
+				c.checkStall(now)
 			}
 			h.mu.RUnlock()
 		}

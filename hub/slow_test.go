@@ -108,3 +108,27 @@ func TestSlowClientHearsWhy(t *testing.T) {
 		t.Errorf("closed with %d %q, want 1008 saying too slow", code, reason)
 	}
 }
+
+// A client that stops reading is cut by the stall check, long before its
+// queue or the server's socket buffer would fill: here a megabyte waits
+// for it, a quarter of its queue and of loopback's send buffer.
+func TestStalledClientIsCut(t *testing.T) {
+	logs := newNotifyBuffer()
+	h, srv := newTestHub(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	stuckClient(t, strings.TrimPrefix(srv.URL, "http://"))
+	pad := strings.Repeat("z", 4000)
+	batch := make([]arena.Event, 256)
+	for i := range batch {
+		batch[i] = arena.Event{Seq: uint64(i + 1), Time: t0, Type: arena.EventMarket,
+			Market: &arena.MarketEvent{Symbol: "BTC-USD", Price: market.PriceFromFloat(1), Source: pad}}
+	}
+	h.Publish(batch, nil)
+	start := time.Now()
+	logs.waitFor(t, "slow client cut")
+	if d := time.Since(start); d > StallTimeout+3*time.Second {
+		t.Errorf("cut %s after the data stopped, want within %s", d, StallTimeout+3*time.Second)
+	}
+	if !strings.Contains(logs.String(), "nothing read for") {
+		t.Errorf("cut for another reason:\n%s", logs)
+	}
+}
