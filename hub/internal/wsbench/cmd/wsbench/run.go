@@ -466,7 +466,7 @@ func runMain(args []string) error {
 	for i := 0; i < *reps && !*skipBcast; i++ {
 		for _, rw := range rep.Rows {
 			c := rw.Config
-			// Other engineers' jobs share these two cores: a run during
+			// Other jobs may share these two cores: a run during
 			// which other processes took more than -max-other cores is
 			// done again, up to -attempts times; the quietest is kept.
 			var r bcastResult
