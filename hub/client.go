@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,10 +86,16 @@ type filter struct {
 	events  map[arena.EventType]bool
 }
 
+// wants reports whether c's subscription lets e through.
 func (c *client) wants(e *arena.Event) bool {
 	c.mu.Lock()
 	f := c.filter
 	c.mu.Unlock()
+	return f.wants(e)
+}
+
+// wants reports whether e passes f; a nil filter passes everything.
+func (f *filter) wants(e *arena.Event) bool {
 	if f == nil {
 		return true
 	}
@@ -98,37 +103,54 @@ func (c *client) wants(e *arena.Event) bool {
 		return false
 	}
 	var sym market.Symbol
-	var agents []string
+	var agents [2]string // the event's agents, at most two; "" for none
 	switch {
 	case e.Market != nil:
 		sym = e.Market.Symbol
 	case e.Agent != nil:
-		agents = []string{e.Agent.ID}
+		agents[0] = e.Agent.ID
 	case e.Trade != nil:
-		sym, agents = e.Trade.Symbol, []string{e.Trade.Agent}
+		sym, agents[0] = e.Trade.Symbol, e.Trade.Agent
 	case e.Scar != nil:
-		agents = []string{e.Scar.Agent}
+		agents[0] = e.Scar.Agent
 	case e.Death != nil:
-		agents = []string{e.Death.Agent}
+		agents[0] = e.Death.Agent
 	case e.Spawn != nil:
-		agents = []string{e.Spawn.Parent, e.Spawn.Child}
+		agents = [2]string{e.Spawn.Parent, e.Spawn.Child}
 	}
 	if f.symbols != nil && sym != "" && !f.symbols[sym] {
 		return false
 	}
-	if f.agents != nil && len(agents) > 0 && !slices.ContainsFunc(agents, func(a string) bool { return f.agents[a] }) {
+	if f.agents != nil && agents[0] != "" && !f.agents[agents[0]] && (agents[1] == "" || !f.agents[agents[1]]) {
 		return false
 	}
 	return true
+}
+
+// offer queues e for c if its subscription wants it, encoded by encode in
+// c's schema, under one acquisition of c's lock: this runs for every
+// client and every event.
+func (c *client) offer(e *arena.Event, encode func(Schema) []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone || !c.filter.wants(e) {
+		return
+	}
+	if b := encode(c.schema); b != nil {
+		c.sendLocked(b)
+	}
 }
 
 // send queues b. A full queue means the client cannot keep up: it is cut.
 func (c *client) send(b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gone {
-		return
+	if !c.gone {
+		c.sendLocked(b)
 	}
+}
+
+func (c *client) sendLocked(b []byte) {
 	if len(c.queue) >= QueueBound {
 		c.cutLocked(fmt.Sprintf("too slow: %d messages waiting", len(c.queue)))
 		return

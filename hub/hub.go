@@ -249,23 +249,22 @@ func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
 		e := &events[i]
 		h.lastSeq = e.Seq
 		var enc [2][]byte
-		for c := range h.clients {
-			if !c.wants(e) {
-				continue
-			}
-			if enc[c.schema] == nil {
+		encode := func(s Schema) []byte {
+			if enc[s] == nil {
 				var err error
-				if c.schema == V1 {
-					enc[V1], err = encodeV1(e, false)
+				if s == V1 {
+					enc[s], err = encodeV1(e, false)
 				} else {
-					enc[V2], err = encodeV2(e)
+					enc[s], err = encodeV2(e)
 				}
 				if err != nil {
 					h.cfg.Logger.Error("encode event", "seq", e.Seq, "err", err)
-					return
 				}
 			}
-			c.send(enc[c.schema])
+			return enc[s]
+		}
+		for c := range h.clients {
+			c.offer(e, encode)
 		}
 	}
 }
