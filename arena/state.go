@@ -32,7 +32,9 @@ func (a *agent) status() Status {
 }
 
 // AgentState is a snapshot of one agent. Money fields are exact; ratios are
-// fractions (0.62 = 62 %).
+// fractions (0.62 = 62 %). ScarLog, Params and Death are shared with the
+// arena, which never changes them once set: treat them as read-only
+// (snapshots are taken for every commit, so they are not copied).
 type AgentState struct {
 	ID         string `json:"agent_id"`
 	Strategy   string `json:"strategy"`
@@ -90,9 +92,9 @@ func (ar *Arena) snapshot(a *agent) AgentState {
 		Capital: a.equity(), Cash: a.cash, Initial: a.initial, Peak: a.peak, Realized: a.realized,
 		Unrealized: a.unreal, Fees: a.fees, Endowments: a.endowments, Exposure: a.gross,
 		Trades: a.closed, Fills: a.fills, Wins: a.wins, WinRate: a.winRate(), Scars: len(a.scars),
-		ScarLog: slices.Clone(a.scars), ROI: a.roi(), MaxDrawdown: a.maxDD.Float64(), Sharpe: a.sharpe(),
+		ScarLog: a.scars[:len(a.scars):len(a.scars)], ROI: a.roi(), MaxDrawdown: a.maxDD.Float64(), Sharpe: a.sharpe(),
 		ProfitFactor: a.profitFactor(), Children: a.children, RoundsWon: a.roundsWon,
-		BornTick: a.bornTick, BornSeq: a.bornSeq, BornTime: a.bornTime, Death: a.death, Params: copyParams(a.params),
+		BornTick: a.bornTick, BornSeq: a.bornSeq, BornTime: a.bornTime, Death: a.death, Params: a.params,
 	}
 	st.Trust = a.trust(&ar.cfg)
 	st.Tier = TrustTier(st.Trust)
