@@ -1,14 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/lineage-arena/lineage/arena"
@@ -17,17 +11,8 @@ import (
 	"github.com/lineage-arena/lineage/metrics"
 )
 
-// metricsServer serves /metrics, /health, /livez and /readyz on
-// --metrics-addr.
-type metricsServer struct {
-	srv  *http.Server
-	done sync.WaitGroup
-	err  error
-	addr string
-}
-
 func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
-	web *webServer, tick time.Duration, log *slog.Logger) (*metricsServer, error) {
+	web *webServer, tick time.Duration, log *slog.Logger) (*httpServer, error) {
 	version, revision := buildInfo()
 	src := metrics.Sources{
 		Arena: snap, Log: l.Stats, Hub: web.hub.Stats, Start: time.Now(), MaxAgents: maxAgents,
@@ -42,31 +27,12 @@ func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live 
 	// Ready while the log can be written and a tick came within three
 	// intervals (a live feed may skip a round).
 	ready := func() error { return src.Ready(3 * tick) }
-	ln, err := net.Listen("tcp", addr)
+	m, err := listenAndServe("metrics-addr", addr, metrics.Handler(metrics.NewRegistry(src), ready), "", "", log)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr: %w", err)
+		return nil, err
 	}
-	m := &metricsServer{addr: ln.Addr().String()}
-	m.srv = &http.Server{Handler: metrics.Handler(metrics.NewRegistry(src), ready), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	m.done.Add(1)
-	go func() {
-		defer m.done.Done()
-		m.err = m.srv.Serve(ln)
-	}()
 	log.Info("metrics", "url", "http://"+m.addr+"/metrics")
 	return m, nil
-}
-
-func (m *metricsServer) stop(budget time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
-	err := m.srv.Shutdown(ctx)
-	m.done.Wait()
-	if errors.Is(m.err, http.ErrServerClosed) {
-		m.err = nil
-	}
-	return errors.Join(err, m.err)
 }
 
 // buildInfo returns the module version and VCS revision, "unknown" when the

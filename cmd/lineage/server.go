@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,11 +45,8 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 // webServer is the HTTP side of serve: the hub, the API, the dashboard.
 type webServer struct {
 	hub  *hub.Hub
-	srv  *http.Server
+	http *httpServer
 	snap atomic.Pointer[arena.Snapshot]
-	done sync.WaitGroup
-	err  error // Serve's error, read after done
-	addr string
 }
 
 // startWeb listens on --ws-addr and serves until stop. Events reach the
@@ -100,27 +93,16 @@ func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, 
 		Events:    logHistory{l}.raw,
 		Trades:    func(id string) any { return trades.recent(id) },
 	}
-	ln, err := net.Listen("tcp", f.wsAddr)
+	w.http, err = listenAndServe("ws-addr", f.wsAddr, web.Handler(api, w.hub), f.tlsCert, f.tlsKey, log)
 	if err != nil {
 		w.hub.Close(0)
-		return nil, fmt.Errorf("--ws-addr: %w", err)
+		return nil, err
 	}
-	w.addr = ln.Addr().String()
-	w.srv = &http.Server{Handler: web.Handler(api, w.hub), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	w.done.Add(1)
-	go func() {
-		defer w.done.Done()
-		if f.tlsCert != "" {
-			w.err = w.srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
-		} else {
-			w.err = w.srv.Serve(ln)
-		}
-	}()
 	scheme := "ws"
 	if f.tlsCert != "" {
 		scheme = "wss"
 	}
-	log.Info("serving", "websocket", scheme+"://"+w.addr+"/", "api", strings.Replace(scheme, "ws", "http", 1)+"://"+w.addr+"/api/")
+	log.Info("serving", "websocket", scheme+"://"+w.http.addr+"/", "api", strings.Replace(scheme, "ws", "http", 1)+"://"+w.http.addr+"/api/")
 	return w, nil
 }
 
@@ -128,14 +110,7 @@ func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, 
 // shutdown budget, and waits for the serving goroutine.
 func (w *webServer) stop(budget time.Duration) error {
 	herr := w.hub.Close(budget / 2)
-	ctx, cancel := context.WithTimeout(context.Background(), budget/2)
-	defer cancel()
-	serr := w.srv.Shutdown(ctx)
-	w.done.Wait()
-	if errors.Is(w.err, http.ErrServerClosed) {
-		w.err = nil
-	}
-	return errors.Join(herr, serr, w.err)
+	return errors.Join(herr, w.http.stop(budget/2))
 }
 
 // logHistory serves resumes and /api/events from the event log.
