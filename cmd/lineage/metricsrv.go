@@ -11,6 +11,7 @@ import (
 	"github.com/lineage-arena/lineage/metrics"
 )
 
+// startMetrics serves /metrics, /health, /livez and /readyz on addr.
 func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
 	web *webServer, tick time.Duration, log *slog.Logger) (*httpServer, error) {
 	version, revision := buildInfo()
