@@ -1,12 +1,13 @@
 package hub
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -39,44 +40,68 @@ type client struct {
 	tokens   float64
 	lastFill time.Time
 
-	// stall detection: written counts the frame bytes handed to the
-	// socket (atomically, by the writer); the rest is the stall checker's.
-	written      atomic.Int64
-	lastProgress int64
-	stallSince   time.Time
+	// liveness, guarded by mu: every ping the hub writes carries a
+	// number its pong must echo. pingAt is when the unanswered ping was
+	// written (zero: none is out), pingData that data went before it,
+	// lastPing when the last ping was written, pingQueued that one waits
+	// in the write queue, and unacked that data went out after the last.
+	pingN      uint32
+	pingAt     time.Time
+	pingData   bool
+	lastPing   time.Time
+	pingQueued bool
+	unacked    bool
+
+	// the writer's own, touched only on the connection's write queue
+	pingBuf  [6]byte
+	deadline time.Time // the write deadline last set on the socket
 }
 
-// checkStall cuts c when data has waited in its socket for StallTimeout
-// with none of it acknowledged: written − unsent is what the client has
-// taken, and it has not moved.
-func (c *client) checkStall(now time.Time) {
-	q, ok := unsent(c.conn.NetConn())
-	if !ok {
-		return
-	}
-	progress := c.written.Load() - int64(q)
-	if q == 0 || progress != c.lastProgress || c.stallSince.IsZero() {
-		c.lastProgress, c.stallSince = progress, now
-		return
-	}
-	if now.Sub(c.stallSince) >= StallTimeout {
-		c.mu.Lock()
-		if !c.gone {
-			c.cutLocked(fmt.Sprintf("too slow: nothing read for %s", StallTimeout))
-		}
-		c.mu.Unlock()
-	}
-}
-
-// frameSize is the size on the wire of a server frame of n payload bytes.
-func frameSize(n int) int64 {
+// tick runs every checkEvery for every client. A ping unanswered for
+// PongTimeout cuts the client as too slow when data went before it (the
+// data is still unread), and closes it as gone when it was idle.
+// Otherwise, it pings a client that was sent data since its
+// last ping (at most every ackEvery) or that has been idle PingInterval.
+func (c *client) tick(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch {
-	case n < 126:
-		return int64(n) + 2
-	case n <= 0xffff:
-		return int64(n) + 4
+	case c.gone || c.pingQueued:
+	case !c.pingAt.IsZero():
+		switch {
+		case now.Sub(c.pingAt) < PongTimeout:
+		case c.pingData:
+			c.cutLocked(fmt.Sprintf("too slow: a ping went unanswered for %s", PongTimeout))
+		default: // an idle client that does not answer is gone
+			c.dropLocked()
+			c.hub.cfg.Logger.Info("client gone", "client", c.id, "reason", "no pong")
+			go c.close(1001, fmt.Sprintf("no answer to a ping for %s", PongTimeout))
+		}
+	case c.unacked && now.Sub(c.lastPing) >= ackEvery, now.Sub(c.lastPing) >= c.hub.cfg.PingInterval:
+		c.pingQueued = true
+		c.conn.Async(c.writePing)
 	}
-	return int64(n) + 10
+}
+
+// writePing writes the ping tick asked for, unless one went out meanwhile.
+func (c *client) writePing() {
+	c.mu.Lock()
+	c.pingQueued = false
+	c.mu.Unlock()
+	c.write(nil, true)
+}
+
+// pong takes a pong: the one for the ping out means the client has read
+// everything written before that ping.
+func (c *client) pong(p []byte) {
+	if len(p) != 4 {
+		return
+	}
+	c.mu.Lock()
+	if !c.pingAt.IsZero() && binary.BigEndian.Uint32(p) == c.pingN {
+		c.pingAt = time.Time{}
+	}
+	c.mu.Unlock()
 }
 
 // filter is a client's subscription; nil sets mean everything.
@@ -127,7 +152,7 @@ func (f *filter) wants(e *arena.Event) bool {
 	return true
 }
 
-// offer queues e for c if its subscription wants it, encoded by encode in
+// offer queues e for c if its subscription wants it, framed by encode in
 // c's schema, under one acquisition of c's lock: this runs for every
 // client and every event.
 func (c *client) offer(e *arena.Event, encode func(Schema) []byte) {
@@ -141,21 +166,24 @@ func (c *client) offer(e *arena.Event, encode func(Schema) []byte) {
 	}
 }
 
-// send queues b. A full queue means the client cannot keep up: it is cut.
-func (c *client) send(b []byte) {
+// send queues v as a message.
+func (c *client) send(v any) {
+	f := frame(mustJSON(v))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.gone {
-		c.sendLocked(b)
+		c.sendLocked(f)
 	}
 }
 
-func (c *client) sendLocked(b []byte) {
+// sendLocked queues the frame f. A full queue means the client cannot keep
+// up: it is cut.
+func (c *client) sendLocked(f []byte) {
 	if len(c.queue) >= QueueBound {
 		c.cutLocked(fmt.Sprintf("too slow: %d messages waiting", len(c.queue)))
 		return
 	}
-	c.queue = append(c.queue, b)
+	c.queue = append(c.queue, f)
 	if !c.draining && !c.catchingUp {
 		c.draining = true
 		c.conn.Async(c.drain)
@@ -171,9 +199,7 @@ func (c *client) cutLocked(reason string) {
 
 // markSlowLocked counts c as cut for being slow, once, and drops its queue.
 func (c *client) markSlowLocked(reason string) {
-	c.gone = true
-	c.hub.dropped.Add(uint64(len(c.queue)))
-	c.queue = nil
+	c.dropLocked()
 	if !c.slow {
 		c.slow = true
 		c.hub.slow.Add(1)
@@ -194,33 +220,61 @@ func (c *client) drain() {
 			return
 		}
 		c.mu.Unlock()
-		if !c.write(batch...) {
+		if !c.write(batch, false) {
 			return
 		}
 	}
 }
 
-// write sends frames under the write timeout; a timeout cuts the client.
-func (c *client) write(frames ...[]byte) bool {
-	c.conn.SetWriteDeadline(c.hub.cfg.Now().Add(c.hub.cfg.WriteTimeout))
-	for _, b := range frames {
-		if err := c.conn.WriteMessage(gws.OpcodeText, b); err != nil {
-			// A timed-out write has already closed the connection (gws
-			// does on any write error), perhaps before this runs: count
-			// the cut whatever the order.
-			c.mu.Lock()
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.markSlowLocked("too slow: a write timed out")
-			}
-			c.gone = true
-			c.draining = false
-			c.mu.Unlock()
-			return false
-		}
-		c.hub.sent.Add(1)
-		c.hub.bytes.Add(uint64(len(b)))
-		c.written.Add(frameSize(len(b)))
+// write sends frames in one writev(2), followed by a ping when one is due
+// (or forced), and reports whether the client is still there. It runs on
+// the connection's write queue and may use frames' spare capacity. A
+// write that outlasts the write deadline cuts the client as too slow; any
+// failed write closes the connection.
+func (c *client) write(frames [][]byte, forcePing bool) bool {
+	h := c.hub
+	now := h.cfg.Now()
+	data := len(frames)
+	// The ping is marked out before it is written: its pong may come
+	// back before the write returns.
+	c.mu.Lock()
+	if c.pingAt.IsZero() && !c.pingQueued && (forcePing || now.Sub(c.lastPing) >= ackEvery) {
+		c.pingN++
+		frames = append(frames, pingFrame(&c.pingBuf, c.pingN))
+		c.pingAt, c.lastPing = now, now
+		c.pingData, c.unacked = c.unacked || data > 0, false
+	} else if data > 0 {
+		c.unacked = true
 	}
+	c.mu.Unlock()
+	if len(frames) == 0 {
+		return true
+	}
+	// The deadline is moved only when less than half of it is left: a
+	// write gets between WriteTimeout/2 and WriteTimeout, and a busy
+	// client costs one timer update per WriteTimeout/2, not one per batch.
+	if c.deadline.Sub(now) < h.cfg.WriteTimeout/2 {
+		c.deadline = now.Add(h.cfg.WriteTimeout)
+		c.conn.SetWriteDeadline(c.deadline)
+	}
+	var payload int
+	for _, f := range frames[:data] {
+		payload += payloadLen(f)
+	}
+	bufs := net.Buffers(frames)
+	if _, err := bufs.WriteTo(c.conn.NetConn()); err != nil {
+		c.mu.Lock()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.markSlowLocked("too slow: a write timed out")
+		}
+		c.gone = true
+		c.draining = false
+		c.mu.Unlock()
+		c.conn.NetConn().Close() // the read loop ends, and OnClose runs
+		return false
+	}
+	h.sent.Add(uint64(data))
+	h.bytes.Add(uint64(payload))
 	return true
 }
 
@@ -230,11 +284,14 @@ func (c *client) write(frames ...[]byte) bool {
 // up to it, and the queue holds everything after it.
 func (c *client) start(last uint64, snap *arena.Snapshot) {
 	h := c.hub
-	ok := c.write(mustJSON(welcomeMsg{Type: "welcome", ClientID: c.id, Timestamp: h.cfg.Now().UTC(), Message: WelcomeText, Sequence: last}))
-	if ok && c.resume {
-		ok = c.replay(last, snap)
-	} else if ok {
-		ok = c.snapshot(last, snap)
+	out := &batch{c: c}
+	out.add(frame(mustJSON(welcomeMsg{Type: "welcome", ClientID: c.id, Timestamp: h.cfg.Now().UTC(), Message: WelcomeText, Sequence: last})))
+	var ok bool
+	if c.resume {
+		ok = c.replay(out, last, snap)
+	} else {
+		c.snapshot(out, last, snap)
+		ok = out.flush()
 	}
 	if !ok {
 		return
@@ -246,22 +303,51 @@ func (c *client) start(last uint64, snap *arena.Snapshot) {
 	c.drain()
 }
 
-func (c *client) replay(last uint64, snap *arena.Snapshot) bool {
+// batch gathers frames for a client and writes them replayBatch at a time.
+type batch struct {
+	c      *client
+	frames [][]byte
+}
+
+// replayBatch is how many frames of history go out in one write.
+const replayBatch = 256
+
+func (b *batch) add(f []byte) bool {
+	b.frames = append(b.frames, f)
+	if len(b.frames) >= replayBatch {
+		return b.flush()
+	}
+	return true
+}
+
+func (b *batch) flush() bool {
+	if len(b.frames) == 0 {
+		return true
+	}
+	ok := b.c.write(b.frames, false)
+	b.frames = b.frames[:0]
+	return ok
+}
+
+// replay writes the history after c.since up to last (or says why it
+// cannot) after what out holds.
+func (c *client) replay(out *batch, last uint64, snap *arena.Snapshot) bool {
 	h := c.hub
+	info := func(m infoMsg) { out.add(frame(mustJSON(m))) }
 	if h.cfg.History == nil {
-		return c.write(mustJSON(infoMsg{Type: "resume", Code: "unavailable", Message: "this server keeps no history to resume from; sending the current state", Sequence: last})) &&
-			c.snapshot(last, snap)
+		info(infoMsg{Type: "resume", Code: "unavailable", Message: "this server keeps no history to resume from; sending the current state", Sequence: last})
+		c.snapshot(out, last, snap)
+		return out.flush()
 	}
 	from := c.since + 1
 	switch oldest := h.cfg.History.Oldest(); {
 	case c.since > last:
-		return c.write(mustJSON(infoMsg{Type: "resume", Code: "ahead", Sequence: last,
-			Message: fmt.Sprintf("since=%d is ahead of the server's last sequence %d; streaming live from here", c.since, last)}))
+		info(infoMsg{Type: "resume", Code: "ahead", Sequence: last,
+			Message: fmt.Sprintf("since=%d is ahead of the server's last sequence %d; streaming live from here", c.since, last)})
+		return out.flush()
 	case from < oldest:
-		if !c.write(mustJSON(infoMsg{Type: "resume", Code: "truncated", From: oldest, To: last, Sequence: last,
-			Message: fmt.Sprintf("events %d to %d are no longer kept; resuming from %d", from, oldest-1, oldest)})) {
-			return false
-		}
+		info(infoMsg{Type: "resume", Code: "truncated", From: oldest, To: last, Sequence: last,
+			Message: fmt.Sprintf("events %d to %d are no longer kept; resuming from %d", from, oldest-1, oldest)})
 		from = oldest
 	}
 	ok := true
@@ -273,7 +359,7 @@ func (c *client) replay(last uint64, snap *arena.Snapshot) bool {
 		if err != nil {
 			return err
 		}
-		if ok = c.write(b); !ok {
+		if ok = out.add(frame(b)); !ok {
 			return errGone
 		}
 		return nil
@@ -283,23 +369,22 @@ func (c *client) replay(last uint64, snap *arena.Snapshot) bool {
 		c.close(1011, "cannot read history")
 		return false
 	}
-	return ok
+	return ok && out.flush()
 }
 
 var errGone = fmt.Errorf("client gone")
 
-// snapshot sends the latest price of every symbol and the state of every
-// agent as they stood after event last, marked "snapshot":true, so a fresh
-// dashboard is never blank.
-func (c *client) snapshot(last uint64, s *arena.Snapshot) bool {
+// snapshot adds to out the latest price of every symbol and the state of
+// every agent as they stood after event last, marked "snapshot":true, so
+// a fresh dashboard is never blank.
+func (c *client) snapshot(out *batch, last uint64, s *arena.Snapshot) {
 	if s == nil {
-		return true
+		return
 	}
-	var frames [][]byte
 	add := func(e arena.Event) {
 		if c.wants(&e) {
 			if b, err := c.encode(&e, true); err == nil {
-				frames = append(frames, b)
+				out.frames = append(out.frames, frame(b))
 			}
 		}
 	}
@@ -311,7 +396,6 @@ func (c *client) snapshot(last uint64, s *arena.Snapshot) bool {
 	for i := range s.Agents {
 		add(arena.Event{Seq: last, Time: s.Time, Type: arena.EventAgent, Agent: &s.Agents[i]})
 	}
-	return c.write(frames...)
 }
 
 func (c *client) encode(e *arena.Event, snapshot bool) ([]byte, error) {
@@ -324,16 +408,9 @@ func (c *client) encode(e *arena.Event, snapshot bool) ([]byte, error) {
 // inbound handles a client frame. Errors are answered, and the connection
 // stays up; floods close it with 1008.
 func (c *client) inbound(op gws.Opcode, data []byte) {
-	h := c.hub
-	now := h.cfg.Now()
-	c.tokens = min(InboundBurst, c.tokens+now.Sub(c.lastFill).Seconds()*InboundRate)
-	c.lastFill = now
-	if c.tokens < 1 {
-		h.protoErrs.Add(1)
-		c.close(1008, fmt.Sprintf("flood: more than %d messages per second", InboundRate))
+	if !c.admit() {
 		return
 	}
-	c.tokens--
 	if op != gws.OpcodeText {
 		c.reply(infoMsg{Type: "error", Code: "binary", Message: "binary frames are not understood; send JSON text"})
 		return
@@ -350,7 +427,7 @@ func (c *client) inbound(op gws.Opcode, data []byte) {
 	}
 	switch m.Type {
 	case "ping", "heartbeat":
-		c.send(mustJSON(infoMsg{Type: "pong"}))
+		c.send(infoMsg{Type: "pong"})
 	case "subscribe":
 		f, err := newFilter(m.Symbols, m.Agents, m.Events)
 		if err != nil {
@@ -360,16 +437,32 @@ func (c *client) inbound(op gws.Opcode, data []byte) {
 		c.mu.Lock()
 		c.filter = f
 		c.mu.Unlock()
-		c.send(mustJSON(infoMsg{Type: "subscribed", Message: "filters set"}))
+		c.send(infoMsg{Type: "subscribed", Message: "filters set"})
 	default:
 		c.reply(infoMsg{Type: "error", Code: "unknown_type",
 			Message: fmt.Sprintf("unknown message type %q; send subscribe, ping or heartbeat", m.Type)})
 	}
 }
 
+// admit takes a token from c's inbound rate limit, or closes c for a
+// flood. It runs on the read loop.
+func (c *client) admit() bool {
+	h := c.hub
+	now := h.cfg.Now()
+	c.tokens = min(InboundBurst, c.tokens+now.Sub(c.lastFill).Seconds()*InboundRate)
+	c.lastFill = now
+	if c.tokens < 1 {
+		h.protoErrs.Add(1)
+		c.close(1008, fmt.Sprintf("flood: more than %d messages per second", InboundRate))
+		return false
+	}
+	c.tokens--
+	return true
+}
+
 func (c *client) reply(m infoMsg) {
 	c.hub.protoErrs.Add(1)
-	c.send(mustJSON(m))
+	c.send(m)
 }
 
 func newFilter(symbols, agents, events []string) (*filter, error) {
@@ -405,28 +498,21 @@ func newFilter(symbols, agents, events []string) (*filter, error) {
 	return f, nil
 }
 
-func (c *client) alive() {
-	c.conn.SetReadDeadline(c.hub.cfg.Now().Add(c.hub.cfg.PingInterval * 5 / 2))
-}
-
-// ping sends a ping frame under a fresh write deadline: the deadline of
-// the last data write has long passed on an idle connection.
-func (c *client) ping() {
-	c.conn.Async(func() {
-		c.conn.SetWriteDeadline(c.hub.cfg.Now().Add(c.hub.cfg.WriteTimeout))
-		c.conn.WritePing(nil)
-	})
-}
 
 // drop forgets the queue of a closed connection.
 func (c *client) drop() {
 	c.mu.Lock()
+	c.dropLocked()
+	c.mu.Unlock()
+}
+
+// dropLocked marks c gone and counts what waited in its queue as dropped.
+func (c *client) dropLocked() {
 	if !c.gone {
 		c.hub.dropped.Add(uint64(len(c.queue)))
 	}
 	c.gone = true
 	c.queue = nil
-	c.mu.Unlock()
 }
 
 // close sends a close frame with code and reason and closes the

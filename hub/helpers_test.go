@@ -55,9 +55,15 @@ func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 
 // dial connects to the hub at srv with the query q and headers.
 func dial(t testing.TB, srv *httptest.Server, q string, hdr http.Header) (*wsClient, *http.Response, error) {
+	return dialAs(t, srv, q, hdr, func(h clientHandler) gws.Event { return h })
+}
+
+// dialAs is dial with the client's event handler made by as from the
+// usual one, for clients that misbehave.
+func dialAs(t testing.TB, srv *httptest.Server, q string, hdr http.Header, as func(clientHandler) gws.Event) (*wsClient, *http.Response, error) {
 	t.Helper()
 	c := &wsClient{msgs: make(chan []byte, 100_000), closed: make(chan error, 1), pings: make(chan struct{}, 100)}
-	conn, resp, err := gws.NewClient(clientHandler{c}, &gws.ClientOption{
+	conn, resp, err := gws.NewClient(as(clientHandler{c}), &gws.ClientOption{
 		Addr: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" + q, RequestHeader: hdr,
 		ReadMaxPayloadSize: 1 << 20,
 	})

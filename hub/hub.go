@@ -29,15 +29,23 @@ const (
 	// flood closes with 1008.
 	InboundRate  = 10
 	InboundBurst = 20
-	// StallTimeout is how long a client may take in nothing the server has
-	// sent it before it is cut as too slow: data waits in its socket and
-	// none of it is acknowledged. This catches a client that stopped
-	// reading long before its socket buffers (megabytes on loopback) and
-	// its queue fill. (Linux; elsewhere the queue bound and the write
-	// timeout remain.)
-	StallTimeout = 2 * time.Second
-	// stallCheck is how often clients are checked for a stall.
-	stallCheck = 250 * time.Millisecond
+	// StallTimeout bounds how long a client that stops reading keeps its
+	// connection after the first data it leaves unread: a ping follows
+	// data within ackEvery (rounded up to checkEvery), and a ping
+	// unanswered for PongTimeout (noticed within checkEvery) cuts the
+	// client as too slow. Socket buffers (megabytes on loopback) would
+	// hide such a client from the queue bound and the write timeout for
+	// minutes.
+	StallTimeout = ackEvery + PongTimeout + 2*checkEvery
+	// PongTimeout is how long the hub waits for the pong to its ping. A
+	// client reads the ping after everything sent before it, so a client
+	// that is more than this behind is too slow.
+	PongTimeout = time.Second
+	// ackEvery is the least time between two pings to a client that is
+	// being sent data.
+	ackEvery = 500 * time.Millisecond
+	// checkEvery is how often every client's pings are looked at.
+	checkEvery = 250 * time.Millisecond
 	// readBuffer is each connection's read buffer: client frames are small
 	// (a larger one is still read, up to MaxInbound), and at 1 KiB an idle
 	// connection costs about 3 KiB less than at 4 KiB (measured in
@@ -68,11 +76,13 @@ type Config struct {
 	// Token, when set, is required: "Authorization: Bearer <token>" or
 	// ?token=<token> (for browsers).
 	Token string
-	// PingInterval is how often idle clients are pinged; a client silent
-	// for 2.5 intervals is closed. Default 30 s.
+	// PingInterval is how often idle clients are pinged (clients being
+	// sent data are pinged more often: see StallTimeout); one that does
+	// not answer within PongTimeout is closed (1001). Default 30 s.
 	PingInterval time.Duration
-	// WriteTimeout bounds one write to a client; a client that does not
-	// take its data in time is cut as too slow. Default 2 s.
+	// WriteTimeout bounds one write to a client (a write gets between half
+	// of it and all of it); a client that does not take its data in time
+	// is cut as too slow. Default 2 s.
 	WriteTimeout time.Duration
 	// History serves ?since=N; nil means resume is not offered.
 	History History
@@ -176,7 +186,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
-		tokens: InboundBurst, lastFill: h.cfg.Now()}
+		tokens: InboundBurst, lastFill: h.cfg.Now(), lastPing: h.cfg.Now()}
 	conn, err := h.upgrader.Upgrade(w, r)
 	if err != nil {
 		h.conns.Add(-1)
@@ -234,8 +244,8 @@ func (h *Hub) originAllowed(origin string) bool {
 // Publish sends durable events to every client that wants them, and
 // records snap (if not nil) as the state they leave the arena in: a client
 // joining later gets that snapshot and then exactly the events after them,
-// never one twice. Each event is encoded once per schema in use; the same
-// bytes go to every client. Publish never blocks on a client.
+// never one twice. Each event is encoded and framed once per schema in
+// use; the same bytes go to every client. Publish never blocks on a client.
 func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -251,15 +261,18 @@ func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
 		var enc [2][]byte
 		encode := func(s Schema) []byte {
 			if enc[s] == nil {
+				var b []byte
 				var err error
 				if s == V1 {
-					enc[s], err = encodeV1(e, false)
+					b, err = encodeV1(e, false)
 				} else {
-					enc[s], err = encodeV2(e)
+					b, err = encodeV2(e)
 				}
 				if err != nil {
 					h.cfg.Logger.Error("encode event", "seq", e.Seq, "err", err)
+					return nil
 				}
+				enc[s] = frame(b)
 			}
 			return enc[s]
 		}
@@ -292,29 +305,20 @@ func (h *Hub) Stats() Stats {
 	return s
 }
 
-// pingLoop pings every client each PingInterval and checks every client
-// for a stall each stallCheck.
+// pingLoop looks at every client's pings each checkEvery (client.tick).
 func (h *Hub) pingLoop() {
 	defer h.pinger.Done()
-	ping := time.NewTicker(h.cfg.PingInterval)
-	defer ping.Stop()
-	stall := time.NewTicker(stallCheck)
-	defer stall.Stop()
+	t := time.NewTicker(checkEvery)
+	defer t.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
-		case <-ping.C:
-			h.mu.RLock()
-			for c := range h.clients {
-				c.ping()
-			}
-			h.mu.RUnlock()
-		case <-stall.C:
+		case <-t.C:
 			now := h.cfg.Now()
 			h.mu.RLock()
 			for c := range h.clients {
-				c.checkStall(now)
+				c.tick(now)
 			}
 			h.mu.RUnlock()
 		}
@@ -367,7 +371,6 @@ func (h *Hub) Close(wait time.Duration) error {
 // and only then makes it live: events published meanwhile wait in its queue.
 func (h *Hub) OnOpen(conn *gws.Conn) {
 	c := clientOf(conn)
-	conn.SetReadDeadline(h.cfg.Now().Add(h.cfg.PingInterval * 5 / 2))
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -390,21 +393,24 @@ func (h *Hub) OnClose(conn *gws.Conn, err error) {
 	h.conns.Add(-1)
 }
 
+// OnPing answers a client's ping with a pong. Pings count against the
+// inbound rate limit like messages: each one costs the hub a write.
 func (h *Hub) OnPing(conn *gws.Conn, payload []byte) {
 	c := clientOf(conn)
-	c.alive()
+	if !c.admit() {
+		return
+	}
 	conn.Async(func() {
 		conn.SetWriteDeadline(h.cfg.Now().Add(h.cfg.WriteTimeout))
 		conn.WritePong(payload)
 	})
 }
 
-func (h *Hub) OnPong(conn *gws.Conn, payload []byte) { clientOf(conn).alive() }
+func (h *Hub) OnPong(conn *gws.Conn, payload []byte) { clientOf(conn).pong(payload) }
 
 func (h *Hub) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := clientOf(conn)
-	c.alive()
 	c.inbound(msg.Opcode, msg.Bytes())
 }
 

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lxzan/gws"
 
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/market"
@@ -121,31 +123,122 @@ func TestSlowClientHearsWhy(t *testing.T) {
 	}
 }
 
-// A client that stops reading is cut by the stall check, long before its
-// queue or the server's socket buffer would fill: here a megabyte waits
-// for it, a quarter of its queue and of loopback's send buffer. Its own
-// receive buffer is small, as the check only sees data its kernel has not
-// taken.
-func TestStalledClientIsCut(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the stall check reads the socket's send queue, which only Linux offers here")
-	}
+// A client that stops reading is cut within StallTimeout of the data it
+// leaves unread, however little that is: a few kilobytes sit in its
+// socket buffers, far from filling its queue or blocking a write, and the
+// ping after them goes unanswered.
+func TestStoppedClientIsCut(t *testing.T) {
 	logs := newNotifyBuffer()
 	h, srv := newTestHub(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	stuckClientBuf(t, strings.TrimPrefix(srv.URL, "http://"), 16<<10)
-	pad := strings.Repeat("z", 4000)
-	batch := make([]arena.Event, 256)
-	for i := range batch {
-		batch[i] = arena.Event{Seq: uint64(i + 1), Time: t0, Type: arena.EventMarket,
-			Market: &arena.MarketEvent{Symbol: "BTC-USD", Price: market.PriceFromFloat(1), Source: pad}}
-	}
-	h.Publish(batch, nil)
+	healthy := mustDial(t, srv, "")
+	healthy.next(t)
 	start := time.Now()
+	stuck := stuckClient(t, strings.TrimPrefix(srv.URL, "http://")) // its welcome is already unread
+	h.Publish(events(1, 5), nil)
 	logs.waitFor(t, "slow client cut")
-	if d := time.Since(start); d > StallTimeout+3*time.Second {
-		t.Errorf("cut %s after the data stopped, want within %s", d, StallTimeout+3*time.Second)
+	if d := time.Since(start); d > StallTimeout+time.Second {
+		t.Errorf("cut %s after it connected, want within %s", d, StallTimeout)
 	}
-	if !strings.Contains(logs.String(), "nothing read for") {
+	if !strings.Contains(logs.String(), "a ping went unanswered") {
 		t.Errorf("cut for another reason:\n%s", logs)
+	}
+	if st := h.Stats(); st.SlowDisconnects != 1 {
+		t.Errorf("slow disconnects %d, want 1", st.SlowDisconnects)
+	}
+	// The stuck client's connection ends; the healthy one, which read its
+	// data and answered its pings meanwhile, stays.
+	stuck.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.Copy(io.Discard, stuck); err != nil {
+		t.Fatalf("the stuck client's connection was not closed: %v", err)
+	}
+	for want := uint64(1); want <= 5; want++ {
+		if got := seqOf(t, healthy.next(t)); got != want {
+			t.Fatalf("healthy client got %d, want %d", got, want)
+		}
+	}
+	h.Publish(events(6, 1), nil)
+	if got := seqOf(t, healthy.next(t)); got != 6 {
+		t.Fatalf("healthy client got %d after the cut, want 6", got)
+	}
+}
+
+// A client that reads steadily is pinged while data flows and stays, far
+// past PongTimeout.
+func TestReadingClientStays(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "")
+	c.next(t)
+	pings := 0
+	deadline := time.Now().Add(3 * StallTimeout / 2)
+	for seq := uint64(1); time.Now().Before(deadline); seq++ {
+		h.Publish(events(seq, 1), nil)
+		if got := seqOf(t, c.next(t)); got != seq {
+			t.Fatalf("got %d, want %d", got, seq)
+		}
+		select {
+		case <-c.pings:
+			pings++
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if pings < 2 {
+		t.Errorf("%d pings while data flowed for %s, want at least 2", pings, 3*StallTimeout/2)
+	}
+	if st := h.Stats(); st.SlowDisconnects != 0 || st.Connections != 1 {
+		t.Errorf("stats %+v: the reading client was cut", st)
+	}
+}
+
+// wrongPong answers pings with a payload of its own.
+type wrongPong struct{ clientHandler }
+
+func (w wrongPong) OnPing(c *gws.Conn, _ []byte) { c.WritePong([]byte("nope")) }
+
+// Only the pong that echoes the ping counts: a client answering with
+// anything else is cut even though it reads.
+func TestPongMustEchoPing(t *testing.T) {
+	logs := newNotifyBuffer()
+	h, srv := newTestHub(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c, _, err := dialAs(t, srv, "", nil, func(h clientHandler) gws.Event { return wrongPong{h} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.next(t)
+	h.Publish(events(1, 1), nil)
+	logs.waitFor(t, "a ping went unanswered")
+	if st := h.Stats(); st.SlowDisconnects != 1 {
+		t.Errorf("slow disconnects %d, want 1", st.SlowDisconnects)
+	}
+}
+
+// silent reads everything and answers only its first ping: a peer that
+// went away once it had taken its data.
+type silent struct {
+	clientHandler
+	answered *atomic.Bool
+}
+
+func (s silent) OnPing(c *gws.Conn, p []byte) {
+	if !s.answered.Swap(true) {
+		c.WritePong(p)
+	}
+}
+
+// An idle client that stops answering pings is closed as gone (1001), not
+// counted as slow.
+func TestIdleClientWithoutPongsIsClosed(t *testing.T) {
+	logs := newNotifyBuffer()
+	h, srv := newTestHub(t, Config{PingInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c, _, err := dialAs(t, srv, "", nil, func(h clientHandler) gws.Event { return silent{h, new(atomic.Bool)} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.next(t)
+	code, reason := c.closeCode(t)
+	if code != 1001 || !strings.Contains(reason, "no answer to a ping") {
+		t.Errorf("closed with %d %q, want 1001 saying no answer to a ping", code, reason)
+	}
+	if st := h.Stats(); st.SlowDisconnects != 0 {
+		t.Errorf("slow disconnects %d, want 0: an idle client is not slow", st.SlowDisconnects)
 	}
 }

@@ -1,0 +1,53 @@
+package hub
+
+import "encoding/binary"
+
+// The hub writes its data frames itself, already framed: an event is
+// framed once per schema and the same bytes go to every client, and a
+// client's whole backlog leaves in one writev(2). Server frames are never
+// masked and the hub never compresses, so a frame is a header and the
+// payload. gws still reads every frame and writes the control frames it
+// answers for (close, and pongs to the client's pings); each of those is a
+// single write of whole frames, so the two never interleave inside one.
+
+const (
+	opText = 0x1
+	opPing = 0x9
+	finBit = 0x80
+)
+
+// frame returns payload as one unmasked, final text frame.
+func frame(payload []byte) []byte {
+	n := len(payload)
+	var f []byte
+	switch {
+	case n < 126:
+		f = append(make([]byte, 0, 2+n), finBit|opText, byte(n))
+	case n <= 0xffff:
+		f = append(make([]byte, 0, 4+n), finBit|opText, 126, 0, 0)
+		binary.BigEndian.PutUint16(f[2:], uint16(n))
+	default:
+		f = append(make([]byte, 0, 10+n), finBit|opText, 127, 0, 0, 0, 0, 0, 0, 0, 0)
+		binary.BigEndian.PutUint64(f[2:], uint64(n))
+	}
+	return append(f, payload...)
+}
+
+// payloadLen is the payload size of a frame made by frame or pingFrame.
+func payloadLen(f []byte) int {
+	switch f[1] & 0x7f {
+	case 126:
+		return len(f) - 4
+	case 127:
+		return len(f) - 10
+	}
+	return len(f) - 2
+}
+
+// pingFrame writes into buf a ping frame carrying n, the number the pong
+// must echo, and returns it.
+func pingFrame(buf *[6]byte, n uint32) []byte {
+	buf[0], buf[1] = finBit|opPing, 4
+	binary.BigEndian.PutUint32(buf[2:], n)
+	return buf[:]
+}
