@@ -498,7 +498,6 @@ func newFilter(symbols, agents, events []string) (*filter, error) {
 	return f, nil
 }
 
-
 // drop forgets the queue of a closed connection.
 func (c *client) drop() {
 	c.mu.Lock()
