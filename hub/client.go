@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -27,6 +28,8 @@ type client struct {
 	schema Schema
 	since  uint64
 	resume bool
+
+	closing atomic.Bool // a close frame was sent: inbound frames are ignored
 
 	mu         sync.Mutex
 	queue      [][]byte
@@ -152,17 +155,21 @@ func (f *filter) wants(e *arena.Event) bool {
 	return true
 }
 
-// offer queues e for c if its subscription wants it, framed by encode in
-// c's schema, under one acquisition of c's lock: this runs for every
-// client and every event.
-func (c *client) offer(e *arena.Event, encode func(Schema) []byte) {
+// offer queues for c the events its subscription wants, framed by
+// encode (event index, c's schema), under one acquisition of c's lock:
+// this runs for every client and every batch of events.
+func (c *client) offer(events []arena.Event, encode func(int, Schema) []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gone || !c.filter.wants(e) {
-		return
-	}
-	if b := encode(c.schema); b != nil {
-		c.sendLocked(b)
+	for i := range events {
+		if c.gone {
+			return
+		}
+		if c.filter.wants(&events[i]) {
+			if f := encode(i, c.schema); f != nil {
+				c.sendLocked(f)
+			}
+		}
 	}
 }
 
@@ -514,11 +521,28 @@ func (c *client) dropLocked() {
 	c.queue = nil
 }
 
-// close sends a close frame with code and reason and closes the
-// connection; a client that does not take the frame within a second is
-// disconnected all the same.
+// close sends a close frame with code and reason, once, and ends the
+// connection gracefully: the hub stops writing (a TCP FIN) and reads on,
+// for at most closeLinger, until the client answers with its own close
+// frame. Closing the socket at once would reset the connection whenever
+// the client's frames are still arriving (a flood, say), and a reset can
+// destroy the close frame before the client reads it. Whatever was queued
+// is dropped.
 func (c *client) close(code uint16, reason string) {
-	c.conn.SetWriteDeadline(c.hub.cfg.Now().Add(time.Second))
-	c.conn.WriteClose(code, []byte(reason))
-	c.conn.NetConn().Close()
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	c.dropLocked()
+	c.mu.Unlock()
+	nc := c.conn.NetConn()
+	deadline := c.hub.cfg.Now().Add(closeLinger)
+	nc.SetWriteDeadline(deadline)
+	_, err := nc.Write(closeFrame(code, reason))
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if err != nil || !ok || cw.CloseWrite() != nil {
+		nc.Close()
+		return
+	}
+	nc.SetReadDeadline(deadline)
 }

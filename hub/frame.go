@@ -1,6 +1,9 @@
 package hub
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // The hub writes its data frames itself, already framed: an event is
 // framed once per schema and the same bytes go to every client, and a
@@ -11,9 +14,10 @@ import "encoding/binary"
 // single write of whole frames, so the two never interleave inside one.
 
 const (
-	opText = 0x1
-	opPing = 0x9
-	finBit = 0x80
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	finBit  = 0x80
 )
 
 // frame returns payload as one unmasked, final text frame.
@@ -50,4 +54,16 @@ func pingFrame(buf *[6]byte, n uint32) []byte {
 	buf[0], buf[1] = finBit|opPing, 4
 	binary.BigEndian.PutUint32(buf[2:], n)
 	return buf[:]
+}
+
+// closeFrame returns a close frame with code and reason, the reason cut to
+// fit a control frame's 125 bytes (at a rune boundary).
+func closeFrame(code uint16, reason string) []byte {
+	for len(reason) > 123 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	f := append(make([]byte, 0, 4+len(reason)), finBit|opClose, byte(2+len(reason)), 0, 0)
+	binary.BigEndian.PutUint16(f[2:], code)
+	return append(f, reason...)
 }

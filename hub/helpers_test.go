@@ -21,7 +21,8 @@ import (
 type wsClient struct {
 	conn   *gws.Conn
 	msgs   chan []byte
-	closed chan error
+	closed chan struct{} // closed when the connection ends, after err is set
+	err    error
 	once   sync.Once
 	hold   atomic.Pointer[chan struct{}] // while set, OnMessage waits on it
 	pings  chan struct{}                 // one per ping frame received
@@ -34,7 +35,7 @@ type clientHandler struct{ c *wsClient }
 
 func (h clientHandler) OnOpen(*gws.Conn) {}
 func (h clientHandler) OnClose(_ *gws.Conn, err error) {
-	h.c.once.Do(func() { h.c.closed <- err; close(h.c.closed) })
+	h.c.once.Do(func() { h.c.err = err; close(h.c.closed) })
 }
 func (h clientHandler) OnPing(c *gws.Conn, p []byte) {
 	c.WritePong(p)
@@ -62,7 +63,7 @@ func dial(t testing.TB, srv *httptest.Server, q string, hdr http.Header) (*wsCli
 // usual one, for clients that misbehave.
 func dialAs(t testing.TB, srv *httptest.Server, q string, hdr http.Header, as func(clientHandler) gws.Event) (*wsClient, *http.Response, error) {
 	t.Helper()
-	c := &wsClient{msgs: make(chan []byte, 100_000), closed: make(chan error, 1), pings: make(chan struct{}, 100)}
+	c := &wsClient{msgs: make(chan []byte, 100_000), closed: make(chan struct{}), pings: make(chan struct{}, 100)}
 	conn, resp, err := gws.NewClient(as(clientHandler{c}), &gws.ClientOption{
 		Addr: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" + q, RequestHeader: hdr,
 		ReadMaxPayloadSize: 1 << 20,
@@ -92,19 +93,24 @@ const wait = 10 * time.Second
 // next returns the next message as a map.
 func (c *wsClient) next(t testing.TB) map[string]any {
 	t.Helper()
+	var b []byte
 	select {
-	case b := <-c.msgs:
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatalf("not JSON: %s", b)
+	case b = <-c.msgs:
+	case <-c.closed:
+		// Every message came before the close: take those left first.
+		select {
+		case b = <-c.msgs:
+		default:
+			t.Fatalf("closed while waiting for a message: %v", c.err)
 		}
-		return m
-	case err := <-c.closed:
-		t.Fatalf("closed while waiting for a message: %v", err)
 	case <-time.After(wait):
 		t.Fatal("no message")
 	}
-	return nil
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not JSON: %s", b)
+	}
+	return m
 }
 
 // closeCode waits for the connection to close and returns the close code
@@ -114,12 +120,12 @@ func (c *wsClient) closeCode(t testing.TB) (uint16, string) {
 	for {
 		select {
 		case <-c.msgs:
-		case err := <-c.closed:
+		case <-c.closed:
 			var ce *gws.CloseError
-			if errors.As(err, &ce) {
+			if errors.As(c.err, &ce) {
 				return ce.Code, string(ce.Reason)
 			}
-			t.Fatalf("closed without a close frame: %v", err)
+			t.Fatalf("closed without a close frame: %v", c.err)
 		case <-time.After(wait):
 			t.Fatal("not closed")
 		}

@@ -46,6 +46,14 @@ const (
 	ackEvery = 500 * time.Millisecond
 	// checkEvery is how often every client's pings are looked at.
 	checkEvery = 250 * time.Millisecond
+	// MaxPending bounds the events Publish may leave for the fan-out;
+	// past it, Publish waits for the fan-out to catch up (it takes all
+	// that waits at once, so this only happens when fanning out a batch
+	// takes longer than producing MaxPending events).
+	MaxPending = 1 << 16
+	// closeLinger bounds how long a connection the hub closes waits for
+	// the client's close frame, and for its own close frame to go out.
+	closeLinger = time.Second
 	// readBuffer is each connection's read buffer: client frames are small
 	// (a larger one is still read, up to MaxInbound), and at 1 KiB an idle
 	// connection costs about 3 KiB less than at 4 KiB (measured in
@@ -92,7 +100,8 @@ type Config struct {
 }
 
 // Hub is the WebSocket fan-out. Publish is called by one goroutine (the
-// arena's); ServeHTTP by the HTTP server; Stats from anywhere.
+// arena's) and hands its batches to the hub's own fan-out goroutine;
+// ServeHTTP is called by the HTTP server; Stats from anywhere.
 type Hub struct {
 	cfg      Config
 	upgrader *gws.Upgrader
@@ -110,11 +119,24 @@ type Hub struct {
 	stop    chan struct{}
 	pinger  sync.WaitGroup
 
+	// Publish hands batches to the fan-out goroutine through pending: the
+	// caller (the arena) goes on while the hub writes to its clients.
+	pubMu       sync.Mutex
+	pubCond     *sync.Cond // signalled when pending is taken or closed
+	pending     []arena.Event
+	pendingSnap *arena.Snapshot
+	pubClosed   bool
+	published   uint64        // Publish calls so far
+	fannedOut   uint64        // of them, those queued to the clients
+	pubFinished bool          // the fan-out goroutine has ended
+	pubWake     chan struct{} // one token: pending has work
+
 	sent, bytes, slow, dropped, protoErrs, accepted atomic.Uint64
 	refused                                         sync.Map // reason → *atomic.Uint64
 }
 
-// New returns a Hub and starts its pinger; Close stops both.
+// New returns a Hub and starts its pinger and its fan-out; Close stops
+// them.
 func New(cfg Config) *Hub {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 20_000
@@ -137,7 +159,9 @@ func New(cfg Config) *Hub {
 			"http://[::1]:*", "https://[::1]:*",
 		}
 	}
-	h := &Hub{cfg: cfg, clients: map[*client]struct{}{}, stop: make(chan struct{})}
+	h := &Hub{cfg: cfg, clients: map[*client]struct{}{}, stop: make(chan struct{}),
+		pubWake: make(chan struct{}, 1)}
+	h.pubCond = sync.NewCond(&h.pubMu)
 	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: MaxInbound,
 		ReadBufferSize:     readBuffer,
@@ -146,6 +170,7 @@ func New(cfg Config) *Hub {
 	})
 	h.pinger.Add(1)
 	go h.pingLoop()
+	go h.fanOutLoop()
 	return h
 }
 
@@ -245,8 +270,72 @@ func (h *Hub) originAllowed(origin string) bool {
 // records snap (if not nil) as the state they leave the arena in: a client
 // joining later gets that snapshot and then exactly the events after them,
 // never one twice. Each event is encoded and framed once per schema in
-// use; the same bytes go to every client. Publish never blocks on a client.
+// use; the same bytes go to every client.
+//
+// Publish hands the batch to the hub's fan-out goroutine and returns: it
+// never waits on a client, and the caller does not pay for the fan-out.
+// Batches that come while the fan-out is busy are joined and go out
+// together. Only when MaxPending events are already waiting does Publish
+// wait for the fan-out to take them. The hub keeps events and snap; the
+// caller must not change them.
 func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
+	h.pubMu.Lock()
+	for len(h.pending) >= MaxPending && !h.pubClosed {
+		h.pubCond.Wait()
+	}
+	if h.pubClosed {
+		h.pubMu.Unlock()
+		return
+	}
+	h.pending = append(h.pending, events...)
+	if snap != nil {
+		h.pendingSnap = snap
+	}
+	h.published++
+	h.pubMu.Unlock()
+	select {
+	case h.pubWake <- struct{}{}:
+	default:
+	}
+}
+
+// fanOutLoop takes what Publish left and fans it out, until Close; what
+// is pending then still goes out.
+func (h *Hub) fanOutLoop() {
+	for {
+		h.pubMu.Lock()
+		events, snap, closed, n := h.pending, h.pendingSnap, h.pubClosed, h.published
+		h.pending, h.pendingSnap = nil, nil
+		h.pubCond.Broadcast()
+		h.pubMu.Unlock()
+		if len(events) > 0 || snap != nil {
+			h.fanOut(events, snap)
+		}
+		h.pubMu.Lock()
+		h.fannedOut = n
+		h.pubFinished = closed
+		h.pubCond.Broadcast()
+		h.pubMu.Unlock()
+		if closed {
+			return
+		}
+		<-h.pubWake
+	}
+}
+
+// Flush waits until every batch published before it has been queued to
+// the clients: a client that connects after Flush returns is welcomed
+// after those events.
+func (h *Hub) Flush() {
+	h.pubMu.Lock()
+	for target := h.published; h.fannedOut < target && !h.pubFinished; {
+		h.pubCond.Wait()
+	}
+	h.pubMu.Unlock()
+}
+
+// fanOut queues events to every client and records snap; see Publish.
+func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -255,30 +344,33 @@ func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
 	if snap != nil {
 		h.snap = snap
 	}
-	for i := range events {
-		e := &events[i]
-		h.lastSeq = e.Seq
-		var enc [2][]byte
-		encode := func(s Schema) []byte {
-			if enc[s] == nil {
-				var b []byte
-				var err error
-				if s == V1 {
-					b, err = encodeV1(e, false)
-				} else {
-					b, err = encodeV2(e)
-				}
-				if err != nil {
-					h.cfg.Logger.Error("encode event", "seq", e.Seq, "err", err)
-					return nil
-				}
-				enc[s] = frame(b)
+	if len(events) == 0 {
+		return
+	}
+	h.lastSeq = events[len(events)-1].Seq
+	frames := make([][2][]byte, len(events))
+	encode := func(i int, s Schema) []byte {
+		if frames[i][s] == nil {
+			e := &events[i]
+			var b []byte
+			var err error
+			if s == V1 {
+				b, err = encodeV1(e, false)
+			} else {
+				b, err = encodeV2(e)
 			}
-			return enc[s]
+			if err != nil {
+				h.cfg.Logger.Error("encode event", "seq", e.Seq, "err", err)
+				return nil
+			}
+			frames[i][s] = frame(b)
 		}
-		for c := range h.clients {
-			c.offer(e, encode)
-		}
+		return frames[i][s]
+	}
+	// Client by client, the whole batch at once: one lock per client, and
+	// its write task, started by the first event, finds them all queued.
+	for c := range h.clients {
+		c.offer(events, encode)
 	}
 }
 
@@ -332,11 +424,25 @@ var ErrClosed = errors.New("hub closed")
 // stops the pinger and waits — at most wait — for the connections to end.
 // It is idempotent.
 func (h *Hub) Close(wait time.Duration) error {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	// What was published goes out first, then the close frames.
+	h.pubMu.Lock()
+	if h.pubClosed {
+		h.pubMu.Unlock()
 		return nil
 	}
+	h.pubClosed = true
+	h.pubCond.Broadcast()
+	h.pubMu.Unlock()
+	select {
+	case h.pubWake <- struct{}{}:
+	default:
+	}
+	h.pubMu.Lock()
+	for !h.pubFinished {
+		h.pubCond.Wait()
+	}
+	h.pubMu.Unlock()
+	h.mu.Lock()
 	h.closed = true
 	clients := make([]*client, 0, len(h.clients))
 	for c := range h.clients {
@@ -346,7 +452,9 @@ func (h *Hub) Close(wait time.Duration) error {
 	close(h.stop)
 	h.pinger.Wait()
 	for _, c := range clients {
-		c.close(1001, "server shutting down")
+		// After what is queued: every event published reaches a client
+		// that keeps up before its close frame does.
+		c.conn.Async(func() { c.close(1001, "server shutting down") })
 	}
 	done := make(chan struct{})
 	go func() {
@@ -397,7 +505,7 @@ func (h *Hub) OnClose(conn *gws.Conn, err error) {
 // inbound rate limit like messages: each one costs the hub a write.
 func (h *Hub) OnPing(conn *gws.Conn, payload []byte) {
 	c := clientOf(conn)
-	if !c.admit() {
+	if c.closing.Load() || !c.admit() {
 		return
 	}
 	conn.Async(func() {
@@ -411,6 +519,9 @@ func (h *Hub) OnPong(conn *gws.Conn, payload []byte) { clientOf(conn).pong(paylo
 func (h *Hub) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := clientOf(conn)
+	if c.closing.Load() {
+		return
+	}
 	c.inbound(msg.Opcode, msg.Bytes())
 }
 

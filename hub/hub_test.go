@@ -222,12 +222,19 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 }
 
+// Close delivers what was published before it, then 1001.
 func TestCloseSends1001(t *testing.T) {
 	h, srv := newTestHub(t, Config{})
 	c := mustDial(t, srv, "")
 	c.next(t)
+	h.Publish(events(1, 200), nil)
 	if err := h.Close(5 * time.Second); err != nil {
 		t.Fatal(err)
+	}
+	for want := uint64(1); want <= 200; want++ {
+		if got := seqOf(t, c.next(t)); got != want {
+			t.Fatalf("got %d before the close frame, want %d", got, want)
+		}
 	}
 	if code, _ := c.closeCode(t); code != 1001 {
 		t.Errorf("close code %d, want 1001", code)
@@ -282,6 +289,7 @@ func TestSnapshotAndLiveDoNotOverlap(t *testing.T) {
 	h, srv := newTestHub(t, Config{})
 	after5 := &arena.Snapshot{Time: t0, Marks: []arena.MarketEvent{{Symbol: "BTC-USD", Price: market.PriceFromFloat(5)}}}
 	h.Publish(events(1, 5), after5)
+	h.Flush() // the client joins after those events
 	c := mustDial(t, srv, "")
 	if w := c.next(t); seqOf(t, w) != 5 {
 		t.Fatalf("welcome %v, want sequence 5", w)
@@ -306,8 +314,8 @@ func TestIdleClientSurvivesPings(t *testing.T) {
 	for range 5 {
 		select {
 		case <-c.pings:
-		case err := <-c.closed:
-			t.Fatalf("closed while idle: %v", err)
+		case <-c.closed:
+			t.Fatalf("closed while idle: %v", c.err)
 		case <-time.After(wait):
 			t.Fatal("no ping")
 		}
