@@ -155,10 +155,10 @@ func (f *filter) wants(e *arena.Event) bool {
 	return true
 }
 
-// offer queues for c the events its subscription wants, framed by
-// encode (event index, c's schema), under one acquisition of c's lock:
-// this runs for every client and every batch of events.
-func (c *client) offer(events []arena.Event, encode func(int, Schema) []byte) {
+// offer queues for c the events its subscription wants, as framed (event
+// index, c's schema) gives them, under one acquisition of c's lock: this
+// runs for every client and every batch of events.
+func (c *client) offer(events []arena.Event, framed func(int, Schema) []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range events {
@@ -166,7 +166,7 @@ func (c *client) offer(events []arena.Event, encode func(int, Schema) []byte) {
 			return
 		}
 		if c.filter.wants(&events[i]) {
-			if f := encode(i, c.schema); f != nil {
+			if f := framed(i, c.schema); f != nil {
 				c.sendLocked(f)
 			}
 		}
@@ -383,16 +383,34 @@ var errGone = fmt.Errorf("client gone")
 
 // snapshot adds to out the latest price of every symbol and the state of
 // every agent as they stood after event last, marked "snapshot":true, so
-// a fresh dashboard is never blank.
+// a fresh dashboard is never blank. A client without a subscription (every
+// client, unless its subscribe came before its welcome went out) gets the
+// frames the hub made once for every client joining after the same event.
 func (c *client) snapshot(out *batch, last uint64, s *arena.Snapshot) {
 	if s == nil {
 		return
 	}
+	c.mu.Lock()
+	f := c.filter
+	c.mu.Unlock()
+	if f == nil {
+		out.frames = append(out.frames, c.hub.snapshotFrames(last, s, c.schema)...)
+		return
+	}
+	out.frames = append(out.frames, snapshotFrames(last, s, c.schema, f)...)
+}
+
+// snapshotFrames frames, in schema, the events of snapshot s after event
+// last that f lets through.
+func snapshotFrames(last uint64, s *arena.Snapshot, schema Schema, f *filter) [][]byte {
+	var frames [][]byte
 	add := func(e arena.Event) {
-		if c.wants(&e) {
-			if b, err := c.encode(&e, true); err == nil {
-				out.frames = append(out.frames, frame(b))
-			}
+		if !f.wants(&e) {
+			return
+		}
+		b, err := encode(&e, schema, true)
+		if err == nil {
+			frames = append(frames, frame(b))
 		}
 	}
 	for i := range s.Marks {
@@ -403,10 +421,17 @@ func (c *client) snapshot(out *batch, last uint64, s *arena.Snapshot) {
 	for i := range s.Agents {
 		add(arena.Event{Seq: last, Time: s.Time, Type: arena.EventAgent, Agent: &s.Agents[i]})
 	}
+	return frames
 }
 
 func (c *client) encode(e *arena.Event, snapshot bool) ([]byte, error) {
-	if c.schema == V2 {
+	return encode(e, c.schema, snapshot)
+}
+
+// encode encodes e in schema; snapshot marks a v1 message as part of a
+// snapshot.
+func encode(e *arena.Event, schema Schema, snapshot bool) ([]byte, error) {
+	if schema == V2 {
 		return encodeV2(e)
 	}
 	return encodeV1(e, snapshot)

@@ -45,7 +45,7 @@ const (
 	// being sent data.
 	ackEvery = 500 * time.Millisecond
 	// checkEvery is how often every client's pings are looked at.
-	checkEvery = 250 * time.Millisecond
+	checkEvery = 125 * time.Millisecond
 	// MaxPending bounds the events Publish may leave for the fan-out;
 	// past it, Publish waits for the fan-out to catch up (it takes all
 	// that waits at once, so this only happens when fanning out a batch
@@ -113,6 +113,12 @@ type Hub struct {
 	snap    *arena.Snapshot // the state after lastSeq, for new clients
 	closed  bool
 
+	// snapFrames is the snapshot last framed for new clients, per schema.
+	snapMu     sync.Mutex
+	snapOf     *arena.Snapshot
+	snapLast   uint64
+	snapFrames [2][][]byte
+
 	nextID  atomic.Uint64
 	conns   atomic.Int64
 	readers sync.WaitGroup // one per connection: its read loop
@@ -167,6 +173,7 @@ func New(cfg Config) *Hub {
 		ReadBufferSize:     readBuffer,
 		CheckUtf8Enabled:   true,
 		HandshakeTimeout:   5 * time.Second,
+		NewSession:         func() gws.SessionStorage { return new(session) },
 	})
 	h.pinger.Add(1)
 	go h.pingLoop()
@@ -211,14 +218,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
-		tokens: InboundBurst, lastFill: h.cfg.Now(), lastPing: h.cfg.Now()}
+		tokens: InboundBurst, lastFill: h.cfg.Now()} // lastPing zero: the welcome carries a ping
 	conn, err := h.upgrader.Upgrade(w, r)
 	if err != nil {
 		h.conns.Add(-1)
 		return
 	}
 	c.conn = conn
-	conn.Session().Store("c", c)
+	conn.Session().(*session).c = c
 	h.accepted.Add(1)
 	h.readers.Add(1)
 	go func() {
@@ -349,16 +356,10 @@ func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 	}
 	h.lastSeq = events[len(events)-1].Seq
 	frames := make([][2][]byte, len(events))
-	encode := func(i int, s Schema) []byte {
+	framed := func(i int, s Schema) []byte {
 		if frames[i][s] == nil {
 			e := &events[i]
-			var b []byte
-			var err error
-			if s == V1 {
-				b, err = encodeV1(e, false)
-			} else {
-				b, err = encodeV2(e)
-			}
+			b, err := encode(e, s, false)
 			if err != nil {
 				h.cfg.Logger.Error("encode event", "seq", e.Seq, "err", err)
 				return nil
@@ -370,8 +371,23 @@ func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 	// Client by client, the whole batch at once: one lock per client, and
 	// its write task, started by the first event, finds them all queued.
 	for c := range h.clients {
-		c.offer(events, encode)
+		c.offer(events, framed)
 	}
+}
+
+// snapshotFrames returns the frames of snapshot s after event last in
+// schema, for clients without a subscription: made once per snapshot and
+// schema, and shared (read-only) by every client that joins meanwhile.
+func (h *Hub) snapshotFrames(last uint64, s *arena.Snapshot, schema Schema) [][]byte {
+	h.snapMu.Lock()
+	defer h.snapMu.Unlock()
+	if h.snapOf != s || h.snapLast != last {
+		h.snapOf, h.snapLast, h.snapFrames = s, last, [2][][]byte{}
+	}
+	if h.snapFrames[schema] == nil {
+		h.snapFrames[schema] = snapshotFrames(last, s, schema, nil)
+	}
+	return h.snapFrames[schema]
 }
 
 // SetLastSeq tells a new Hub where history stands before the first
@@ -488,8 +504,9 @@ func (h *Hub) OnOpen(conn *gws.Conn) {
 	last, snap := h.lastSeq, h.snap
 	c.catchingUp = true
 	h.clients[c] = struct{}{}
-	h.mu.Unlock()
+	// Queued before the pinger can see the client: the welcome is first.
 	conn.Async(func() { c.start(last, snap) })
+	h.mu.Unlock()
 }
 
 func (h *Hub) OnClose(conn *gws.Conn, err error) {
@@ -525,7 +542,23 @@ func (h *Hub) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	c.inbound(msg.Opcode, msg.Bytes())
 }
 
-func clientOf(conn *gws.Conn) *client {
-	v, _ := conn.Session().Load("c")
-	return v.(*client)
+func clientOf(conn *gws.Conn) *client { return conn.Session().(*session).c }
+
+// session is a connection's gws session storage: the one thing the hub
+// keeps there is its client, so a field does instead of gws's default, a
+// map behind a mutex (about 300 bytes per connection, and a lock on every
+// frame read).
+type session struct{ c *client }
+
+func (s *session) Len() int { return 1 }
+func (s *session) Load(key string) (any, bool) {
+	if key != "c" {
+		return nil, false
+	}
+	return s.c, true
+}
+func (s *session) Delete(string)         {}
+func (s *session) Store(_ string, v any) { s.c = v.(*client) }
+func (s *session) Range(f func(string, any) bool) {
+	f("c", s.c)
 }
