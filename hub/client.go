@@ -46,14 +46,17 @@ type client struct {
 	// liveness, guarded by mu: every ping the hub writes carries a
 	// number its pong must echo. pingAt is when the unanswered ping was
 	// written (zero: none is out), pingData that data went before it,
-	// lastPing when the last ping was written, pingQueued that one waits
-	// in the write queue, and unacked that data went out after the last.
+	// lastPing when the last ping was written (lastRide: the last one
+	// written with data), pingQueued that one waits in the write queue,
+	// and unackedAt when the first data written since the last ping went
+	// out (zero: none).
 	pingN      uint32
 	pingAt     time.Time
 	pingData   bool
 	lastPing   time.Time
+	lastRide   time.Time
 	pingQueued bool
-	unacked    bool
+	unackedAt  time.Time
 
 	// the writer's own, touched only on the connection's write queue
 	pingBuf  [6]byte
@@ -63,8 +66,8 @@ type client struct {
 // tick runs every checkEvery for every client. A ping unanswered for
 // PongTimeout cuts the client as too slow when data went before it (the
 // data is still unread), and closes it as gone when it was idle.
-// Otherwise, it pings a client that was sent data since its
-// last ping (at most every ackEvery) or that has been idle PingInterval.
+// Otherwise, it pings a client whose data has gone unacknowledged for
+// ackDelay, or that has not been pinged for PingInterval.
 func (c *client) tick(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -80,7 +83,7 @@ func (c *client) tick(now time.Time) {
 			c.hub.cfg.Logger.Info("client gone", "client", c.id, "reason", "no pong")
 			go c.close(1001, fmt.Sprintf("no answer to a ping for %s", PongTimeout))
 		}
-	case c.unacked && now.Sub(c.lastPing) >= ackEvery, now.Sub(c.lastPing) >= c.hub.cfg.PingInterval:
+	case !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay, now.Sub(c.lastPing) >= c.hub.cfg.PingInterval:
 		c.pingQueued = true
 		c.conn.Async(c.writePing)
 	}
@@ -234,7 +237,11 @@ func (c *client) drain() {
 }
 
 // write sends frames in one writev(2), followed by a ping when one is due
-// (or forced), and reports whether the client is still there. It runs on
+// (forced, or with data when the last ping is ackDelay old), and reports
+// whether the client is still there. Data written without a ping waits
+// for one: the next write that is due carries it, or tick asks for it
+// once the data is ackDelay old. So a client being sent data is pinged
+// about once per ackDelay, mostly in the same write as its data. It runs on
 // the connection's write queue and may use frames' spare capacity. A
 // write that outlasts the write deadline cuts the client as too slow; any
 // failed write closes the connection.
@@ -245,13 +252,23 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 	// The ping is marked out before it is written: its pong may come
 	// back before the write returns.
 	c.mu.Lock()
-	if c.pingAt.IsZero() && !c.pingQueued && (forcePing || now.Sub(c.lastPing) >= ackEvery) {
+	// A ping rides with data when the last one that did is ackDelay old
+	// (or the data before this has waited that long): no write of its
+	// own. Pings tick wrote alone do not count, or data coming every
+	// second would meet one half a second old each time and never carry
+	// its own.
+	due := now.Sub(c.lastRide) >= ackDelay || !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
+	if c.pingAt.IsZero() && !c.pingQueued && (forcePing || data > 0 && due) {
 		c.pingN++
 		frames = append(frames, pingFrame(&c.pingBuf, c.pingN))
 		c.pingAt, c.lastPing = now, now
-		c.pingData, c.unacked = c.unacked || data > 0, false
-	} else if data > 0 {
-		c.unacked = true
+		if data > 0 {
+			c.lastRide = now
+		}
+		c.pingData = !c.unackedAt.IsZero() || data > 0
+		c.unackedAt = time.Time{}
+	} else if data > 0 && c.unackedAt.IsZero() {
+		c.unackedAt = now
 	}
 	c.mu.Unlock()
 	if len(frames) == 0 {

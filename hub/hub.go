@@ -30,20 +30,22 @@ const (
 	InboundRate  = 10
 	InboundBurst = 20
 	// StallTimeout bounds how long a client that stops reading keeps its
-	// connection after the first data it leaves unread: a ping follows
-	// data within ackEvery (rounded up to checkEvery), and a ping
+	// connection after the first data it leaves unread: data unacknowledged
+	// for ackDelay gets a ping (noticed within checkEvery), and a ping
 	// unanswered for PongTimeout (noticed within checkEvery) cuts the
 	// client as too slow. Socket buffers (megabytes on loopback) would
 	// hide such a client from the queue bound and the write timeout for
 	// minutes.
-	StallTimeout = ackEvery + PongTimeout + 2*checkEvery
+	StallTimeout = ackDelay + PongTimeout + 2*checkEvery
 	// PongTimeout is how long the hub waits for the pong to its ping. A
 	// client reads the ping after everything sent before it, so a client
 	// that is more than this behind is too slow.
 	PongTimeout = time.Second
-	// ackEvery is the least time between two pings to a client that is
-	// being sent data.
-	ackEvery = 500 * time.Millisecond
+	// ackDelay is how long data may go out to a client before a ping asks
+	// whether it was read. One ping covers everything before it, so a
+	// client being sent data is pinged about once per ackDelay, not once
+	// per write.
+	ackDelay = 500 * time.Millisecond
 	// checkEvery is how often every client's pings are looked at.
 	checkEvery = 125 * time.Millisecond
 	// MaxPending bounds the events Publish may leave for the fan-out;
@@ -218,7 +220,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
-		tokens: InboundBurst, lastFill: h.cfg.Now()} // lastPing zero: the welcome carries a ping
+		tokens: InboundBurst, lastFill: h.cfg.Now(), lastPing: h.cfg.Now()} // lastRide zero: the welcome carries a ping
 	conn, err := h.upgrader.Upgrade(w, r)
 	if err != nil {
 		h.conns.Add(-1)

@@ -240,15 +240,16 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 	// A live feed keeps its own time, one fetch round per interval; the
 	// others are paced here and stamped with the time they are taken.
 	var src arena.TickSource = r.src
+	var pace *paced
 	if r.st.live == nil {
-		p := &paced{src: r.src, every: time.NewTicker(interval), clock: r.clock}
-		defer p.every.Stop()
-		src = p
+		pace = &paced{src: r.src, every: time.NewTicker(interval), clock: r.clock}
+		defer pace.every.Stop()
+		src = pace
 	}
 	src = r.st.recorded(src)
 	states := time.NewTicker(agentEvery)
 	defer states.Stop()
-	ticks := make(chan market.Tick)
+	ticks := make(chan stepTick)
 	errc := make(chan error, 1)
 	reader.Add(1)
 	go func() {
@@ -260,7 +261,7 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 				return
 			}
 			select {
-			case ticks <- tk:
+			case ticks <- stepTick{tk, pace != nil && pace.more}:
 			case <-ctx.Done():
 				errc <- ctx.Err()
 				return
@@ -271,7 +272,8 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 	for {
 		var err error
 		select {
-		case tk := <-ticks:
+		case st := <-ticks:
+			tk := st.tk
 			// A clock stepped back must not stop the arena: time never
 			// runs backwards in the log.
 			if tk.Time.Before(last) {
@@ -279,6 +281,11 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 			}
 			last = tk.Time
 			err = r.ar.Step(tk)
+			if err == nil && st.more {
+				// The rest of the time step is on its way: its events are
+				// committed (one fsync) and published (one batch) together.
+				continue
+			}
 		case now := <-states.C:
 			at := now.UTC()
 			if at.Before(last) {
@@ -314,21 +321,44 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 	}
 }
 
+// stepTick is a tick for the loop; more says the tick is not the last of
+// its time step.
+type stepTick struct {
+	tk   market.Tick
+	more bool
+}
+
 // paced releases a source's ticks one time step per tick of every, and
 // stamps them with the clock at release: ticks that share a source
-// timestamp (one sim step) go out together with one time.
+// timestamp (one sim step) go out together with one time. It reads one
+// tick ahead (a sim or replay source answers at once), so more tells
+// whether the tick Next returned last has others of its step after it.
 type paced struct {
 	src   arena.TickSource
 	every *time.Ticker
 	clock func() time.Time
 	last  time.Time // source time of the previous tick
 	stamp time.Time
+
+	ahead    *market.Tick // the tick read ahead, if any
+	aheadErr error        // or the error reading it gave
+	more     bool
 }
 
 func (p *paced) Next(ctx context.Context) (market.Tick, error) {
-	tk, err := p.src.Next(ctx)
-	if err != nil {
-		return tk, err
+	var tk market.Tick
+	switch {
+	case p.ahead != nil:
+		tk, p.ahead = *p.ahead, nil
+	case p.aheadErr != nil:
+		err := p.aheadErr
+		p.aheadErr = nil
+		return market.Tick{}, err
+	default:
+		var err error
+		if tk, err = p.src.Next(ctx); err != nil {
+			return tk, err
+		}
 	}
 	if p.stamp.IsZero() || !tk.Time.Equal(p.last) {
 		if !p.stamp.IsZero() {
@@ -341,6 +371,12 @@ func (p *paced) Next(ctx context.Context) (market.Tick, error) {
 		p.stamp = p.clock().UTC()
 	}
 	p.last = tk.Time
+	next, err := p.src.Next(ctx)
+	if err != nil {
+		p.aheadErr, p.more = err, false
+	} else {
+		p.ahead, p.more = &next, next.Time.Equal(tk.Time)
+	}
 	tk.Time = p.stamp
 	return tk, nil
 }
