@@ -160,20 +160,22 @@ func (f *filter) wants(e *arena.Event) bool {
 
 // offer queues for c the events its subscription wants, as framed (event
 // index, c's schema) gives them, under one acquisition of c's lock: this
-// runs for every client and every batch of events.
-func (c *client) offer(events []arena.Event, framed func(int, Schema) []byte) {
+// runs for every client and every batch of events. It reports whether c's
+// write task must be started.
+func (c *client) offer(events []arena.Event, framed func(int, Schema) []byte) (start bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range events {
 		if c.gone {
-			return
+			return start
 		}
 		if c.filter.wants(&events[i]) {
-			if f := framed(i, c.schema); f != nil {
-				c.sendLocked(f)
+			if f := framed(i, c.schema); f != nil && c.queueLocked(f) {
+				start = true
 			}
 		}
 	}
+	return start
 }
 
 // send queues v as a message.
@@ -189,15 +191,25 @@ func (c *client) send(v any) {
 // sendLocked queues the frame f. A full queue means the client cannot keep
 // up: it is cut.
 func (c *client) sendLocked(f []byte) {
+	if c.queueLocked(f) {
+		c.conn.Async(c.drain)
+	}
+}
+
+// queueLocked queues the frame f and reports whether the caller must
+// start c's write task (c.conn.Async(c.drain)). A full queue means the
+// client cannot keep up: it is cut.
+func (c *client) queueLocked(f []byte) bool {
 	if len(c.queue) >= QueueBound {
 		c.cutLocked(fmt.Sprintf("too slow: %d messages waiting", len(c.queue)))
-		return
+		return false
 	}
 	c.queue = append(c.queue, f)
 	if !c.draining && !c.catchingUp {
 		c.draining = true
-		c.conn.Async(c.drain)
+		return true
 	}
+	return false
 }
 
 // cutLocked disconnects a slow client; called with c.mu held. The close

@@ -111,6 +111,7 @@ type Hub struct {
 
 	mu      sync.RWMutex // guards clients, lastSeq, snap, closed
 	clients map[*client]struct{}
+	starts  []*client       // fanOut's scratch: clients whose write task it starts
 	lastSeq uint64          // sequence of the last event published
 	snap    *arena.Snapshot // the state after lastSeq, for new clients
 	closed  bool
@@ -370,11 +371,21 @@ func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 		}
 		return frames[i][s]
 	}
-	// Client by client, the whole batch at once: one lock per client, and
-	// its write task, started by the first event, finds them all queued.
+	// Client by client, the whole batch at once, under one lock per
+	// client; then the write tasks start. Starting each as its client is
+	// walked would have the walk take turns with thousands of new
+	// goroutines, and the last clients wait for the first ones' writes.
+	start := h.starts[:0]
 	for c := range h.clients {
-		c.offer(events, framed)
+		if c.offer(events, framed) {
+			start = append(start, c)
+		}
 	}
+	for i, c := range start {
+		c.conn.Async(c.drain)
+		start[i] = nil
+	}
+	h.starts = start
 }
 
 // snapshotFrames returns the frames of snapshot s after event last in
