@@ -15,8 +15,8 @@ type Stats struct {
 	// MessagesSent counts messages written to clients (one per frame).
 	MessagesSent uint64
 	BytesSent    uint64
-	// SlowDisconnects counts clients cut because their queue overflowed
-	// or a write timed out.
+	// SlowDisconnects counts clients cut as too slow: the ping after their
+	// data went unanswered, their queue overflowed or a write timed out.
 	SlowDisconnects uint64
 	// MessagesDropped counts messages a client will never get because it
 	// was cut while they waited in its queue.

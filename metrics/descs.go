@@ -78,7 +78,7 @@ func newDescs() descs {
 		wsAccepted:       newDesc("lineage_websocket_connections_accepted_total", "WebSocket connections upgraded."),
 		wsRefused:        newDesc("lineage_websocket_connections_refused_total", "Connections turned away before the WebSocket upgrade, by reason (max_conns, origin, token).", "reason"),
 		wsSentBytes:      newDesc("lineage_websocket_sent_bytes_total", "Bytes of messages written to WebSocket clients."),
-		wsSlow:           newDesc("lineage_websocket_slow_disconnects_total", "WebSocket clients disconnected because they could not keep up: queue overflow or write timeout."),
+		wsSlow:           newDesc("lineage_websocket_slow_disconnects_total", "WebSocket clients disconnected because they could not keep up: unread data (an unanswered ping), queue overflow or write timeout."),
 		wsDropped:        newDesc("lineage_websocket_messages_dropped_total", "Messages never delivered because their client was disconnected while they waited in its queue."),
 		wsProtocolErrors: newDesc("lineage_websocket_protocol_errors_total", "Client frames answered with an error or a close: malformed JSON, unknown types, oversized frames, floods."),
 
