@@ -248,27 +248,31 @@ func (c *client) drain() {
 	}
 }
 
-// write sends frames in one writev(2), followed by a ping when one is due
-// (forced, or with data when the last ping is ackDelay old), and reports
-// whether the client is still there. Data written without a ping waits
-// for one: the next write that is due carries it, or tick asks for it
-// once the data is ackDelay old. So a client being sent data is pinged
-// about once per ackDelay, mostly in the same write as its data. It runs on
-// the connection's write queue and may use frames' spare capacity. A
-// write that outlasts the write deadline cuts the client as too slow; any
-// failed write closes the connection.
+// write sends frames in one writev(2), followed by a ping when one is due,
+// and reports whether the client is still there. A ping rides with data
+// when the last one that did is ackDelay old, or the data before has
+// waited that long; data written without one waits for the next write
+// that is due, or for tick to ask for a ping of its own. So a client being
+// sent data is pinged about once per ackDelay, mostly in the same write as
+// its data. write runs on the connection's write queue and may use
+// frames' spare capacity. A write that outlasts the write deadline cuts
+// the client as too slow; any failed write closes the connection. Nothing
+// is written to a client that is gone: after its close frame, a write
+// would fail and reset a connection that is closing gracefully.
 func (c *client) write(frames [][]byte, forcePing bool) bool {
 	h := c.hub
 	now := h.cfg.Now()
 	data := len(frames)
-	// The ping is marked out before it is written: its pong may come
-	// back before the write returns.
 	c.mu.Lock()
-	// A ping rides with data when the last one that did is ackDelay old
-	// (or the data before this has waited that long): no write of its
-	// own. Pings tick wrote alone do not count, or data coming every
-	// second would meet one half a second old each time and never carry
-	// its own.
+	if c.gone {
+		c.draining = false
+		c.mu.Unlock()
+		return false
+	}
+	// Pings tick wrote alone do not count for the rides, or data coming
+	// every second would meet one half a second old each time and never
+	// carry its own. A ping is marked out before it is written: its pong
+	// may come back before the write returns.
 	due := now.Sub(c.lastRide) >= ackDelay || !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
 	if c.pingAt.IsZero() && !c.pingQueued && (forcePing || data > 0 && due) {
 		c.pingN++
