@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -301,8 +300,7 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 	for _, f := range frames[:data] {
 		payload += payloadLen(f)
 	}
-	bufs := net.Buffers(frames)
-	if _, err := bufs.WriteTo(c.conn.NetConn()); err != nil {
+	if err := writeFrames(c.conn.NetConn(), frames); err != nil {
 		c.mu.Lock()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			c.markSlowLocked("too slow: a write timed out")

@@ -2,12 +2,14 @@ package hub
 
 import (
 	"encoding/binary"
+	"net"
+	"sync"
 	"unicode/utf8"
 )
 
 // The hub writes its data frames itself, already framed: an event is
 // framed once per schema and the same bytes go to every client, and a
-// client's whole backlog leaves in one writev(2). Server frames are never
+// client's whole backlog leaves in one write (writeFrames). Server frames are never
 // masked and the hub never compresses, so a frame is a header and the
 // payload. gws still reads every frame and writes the control frames it
 // answers for (close, and pongs to the client's pings); each of those is a
@@ -67,3 +69,28 @@ func closeFrame(code uint16, reason string) []byte {
 	binary.BigEndian.PutUint16(f[2:], code)
 	return append(f, reason...)
 }
+
+// writeFrames writes frames to conn in one call: writev(2) on a TCP
+// connection; on others (TLS) joined into one buffer first, so that a
+// backlog goes out as few records, not one per frame. It may change the
+// elements of frames.
+func writeFrames(conn net.Conn, frames [][]byte) error {
+	if _, ok := conn.(*net.TCPConn); ok {
+		bufs := net.Buffers(frames)
+		_, err := bufs.WriteTo(conn)
+		return err
+	}
+	bp := joinPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	for _, f := range frames {
+		b = append(b, f...)
+	}
+	_, err := conn.Write(b)
+	if cap(b) <= 1<<20 { // a rare huge backlog is not kept
+		*bp = b
+		joinPool.Put(bp)
+	}
+	return err
+}
+
+var joinPool = sync.Pool{New: func() any { return new([]byte) }}
