@@ -9,9 +9,9 @@ import (
 
 // The hub writes its data frames itself, already framed: an event is
 // framed once per schema and the same bytes go to every client, and a
-// client's whole backlog leaves in one write (writeFrames). Server frames are never
-// masked and the hub never compresses, so a frame is a header and the
-// payload. gws still reads every frame and writes the control frames it
+// client's whole backlog leaves in one write (writeFrames). Server frames
+// are never masked and the hub never compresses, so a frame is a header
+// and the payload. gws still reads every frame and writes the control frames it
 // answers for (close, and pongs to the client's pings); each of those is a
 // single write of whole frames, so the two never interleave inside one.
 
