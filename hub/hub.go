@@ -57,10 +57,11 @@ const (
 	// the client's close frame, and for its own close frame to go out.
 	closeLinger = time.Second
 	// readBuffer is each connection's read buffer: client frames are small
-	// (a larger one is still read, up to MaxInbound), and at 1 KiB an idle
-	// connection costs about 3 KiB less than at 4 KiB (measured in
-	// hub/internal/wsbench).
-	readBuffer = 1 << 10
+	// (a pong is 10 bytes; a larger frame is still read, up to MaxInbound),
+	// and every idle connection keeps its buffer. At 256 bytes an idle
+	// connection costs 860 B less than at 1 KiB, and that about 3 KiB less
+	// than at 4 KiB (docs/performance.md, hub/internal/wsbench).
+	readBuffer = 256
 )
 
 // History gives the events a resuming client missed.
