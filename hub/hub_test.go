@@ -331,3 +331,20 @@ func TestIdleClientSurvivesPings(t *testing.T) {
 		t.Errorf("connections %d, want 1", h.Stats().Connections)
 	}
 }
+
+// Batches published faster than the fan-out takes them are joined, in
+// order: a client gets every event once, in sequence.
+func TestPublishedBatchesKeepTheirOrder(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "")
+	c.next(t)
+	const batches = 500
+	for i := range batches {
+		h.Publish(events(uint64(2*i+1), 2), nil)
+	}
+	for want := uint64(1); want <= 2*batches; want++ {
+		if got := seqOf(t, c.next(t)); got != want {
+			t.Fatalf("got %d, want %d", got, want)
+		}
+	}
+}
