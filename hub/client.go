@@ -393,7 +393,7 @@ func (c *client) replay(out *batch, last uint64, snap *arena.Snapshot) bool {
 		if !c.wants(&e) {
 			return nil
 		}
-		b, err := c.encode(&e, false)
+		b, err := encode(&e, c.schema, false)
 		if err != nil {
 			return err
 		}
@@ -428,12 +428,12 @@ func (c *client) snapshot(out *batch, last uint64, s *arena.Snapshot) {
 		out.frames = append(out.frames, c.hub.snapshotFrames(last, s, c.schema)...)
 		return
 	}
-	out.frames = append(out.frames, snapshotFrames(last, s, c.schema, f)...)
+	out.frames = append(out.frames, frameSnapshot(last, s, c.schema, f)...)
 }
 
-// snapshotFrames frames, in schema, the events of snapshot s after event
+// frameSnapshot frames, in schema, the events of snapshot s after event
 // last that f lets through.
-func snapshotFrames(last uint64, s *arena.Snapshot, schema Schema, f *filter) [][]byte {
+func frameSnapshot(last uint64, s *arena.Snapshot, schema Schema, f *filter) [][]byte {
 	var frames [][]byte
 	add := func(e arena.Event) {
 		if !f.wants(&e) {
@@ -453,10 +453,6 @@ func snapshotFrames(last uint64, s *arena.Snapshot, schema Schema, f *filter) []
 		add(arena.Event{Seq: last, Time: s.Time, Type: arena.EventAgent, Agent: &s.Agents[i]})
 	}
 	return frames
-}
-
-func (c *client) encode(e *arena.Event, snapshot bool) ([]byte, error) {
-	return encode(e, c.schema, snapshot)
 }
 
 // encode encodes e in schema; snapshot marks a v1 message as part of a

@@ -304,6 +304,11 @@ func (h *Hub) Publish(events []arena.Event, snap *arena.Snapshot) {
 	}
 	h.published++
 	h.pubMu.Unlock()
+	h.wakeFanOut()
+}
+
+// wakeFanOut tells the fan-out goroutine there is work (or Close).
+func (h *Hub) wakeFanOut() {
 	select {
 	case h.pubWake <- struct{}{}:
 	default:
@@ -399,7 +404,7 @@ func (h *Hub) snapshotFrames(last uint64, s *arena.Snapshot, schema Schema) [][]
 		h.snapOf, h.snapLast, h.snapFrames = s, last, [2][][]byte{}
 	}
 	if h.snapFrames[schema] == nil {
-		h.snapFrames[schema] = snapshotFrames(last, s, schema, nil)
+		h.snapFrames[schema] = frameSnapshot(last, s, schema, nil)
 	}
 	return h.snapFrames[schema]
 }
@@ -463,10 +468,7 @@ func (h *Hub) Close(wait time.Duration) error {
 	h.pubClosed = true
 	h.pubCond.Broadcast()
 	h.pubMu.Unlock()
-	select {
-	case h.pubWake <- struct{}{}:
-	default:
-	}
+	h.wakeFanOut()
 	h.pubMu.Lock()
 	for !h.pubFinished {
 		h.pubCond.Wait()
