@@ -5,40 +5,56 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/gobwas/ws"
 
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/market"
 )
 
-// client is one WebSocket connection. Its writes run on the connection's
-// own write queue (gws runs one task at a time per connection, on a
-// goroutine that exists only while there is work), so a slow client only
-// ever holds up itself.
+// client is one WebSocket connection. One goroutine at a time writes to
+// it — the writer, started when there is something to write and ending
+// when its queue is empty (draining says one is running) — so a slow
+// client only ever holds up itself. Its frames are read by the hub's
+// poller, or by a goroutine of its own where the poller cannot read it
+// (TLS, systems without epoll); see conn.go.
 type client struct {
 	hub    *Hub
-	conn   *gws.Conn
+	nc     net.Conn
 	id     uint64
 	schema Schema
 	since  uint64
 	resume bool
 
-	closing atomic.Bool // a close frame was sent: inbound frames are ignored
+	closing atomic.Bool // a close frame is on its way: inbound frames are ignored
+	ended   atomic.Bool // the connection is closed and forgotten
+
+	// the poller's, set when it reads the connection (rc not nil)
+	rc   syscall.RawConn
+	fd   int
+	slot int32
 
 	mu         sync.Mutex
 	queue      [][]byte
-	draining   bool // a drain task is scheduled or running
-	catchingUp bool // welcome and snapshot or history first; live events wait
+	draining   bool   // a writer is running: it alone writes to the socket
+	catchingUp bool   // welcome and snapshot or history first; live events wait
+	shutdown   bool   // the hub is closing: 1001 once the queue is written
+	closeMsg   []byte // a close frame left for the running writer to send
 	gone       bool
 	slow       bool // counted as a slow disconnect (once)
 	filter     *filter
 
-	// inbound rate limit, touched only by the read loop
+	// the reader's own: its frame parser, whether it has stopped taking
+	// frames (after the client's close frame or a protocol error), and the
+	// inbound rate limit
+	rd       frameReader
+	readDone bool
 	tokens   float64
 	lastFill time.Time
 
@@ -46,9 +62,9 @@ type client struct {
 	// number its pong must echo. pingAt is when the unanswered ping was
 	// written (zero: none is out), pingData that data went before it,
 	// lastPing when the last ping was written (lastRide: the last one
-	// written with data), pingQueued that one waits in the write queue,
-	// and unackedAt when the first data written since the last ping went
-	// out (zero: none).
+	// written with data), pingQueued that the writer is to send one, and
+	// unackedAt when the first data written since the last ping went out
+	// (zero: none).
 	pingN      uint32
 	pingAt     time.Time
 	pingData   bool
@@ -57,7 +73,7 @@ type client struct {
 	pingQueued bool
 	unackedAt  time.Time
 
-	// the writer's own, touched only on the connection's write queue
+	// the writer's own
 	pingBuf  [6]byte
 	deadline time.Time // the write deadline last set on the socket
 }
@@ -84,16 +100,20 @@ func (c *client) tick(now time.Time) {
 		}
 	case !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay, now.Sub(c.lastPing) >= c.hub.cfg.PingInterval:
 		c.pingQueued = true
-		c.conn.Async(c.writePing)
+		if c.claimLocked() {
+			go c.drain()
+		}
 	}
 }
 
-// writePing writes the ping tick asked for, unless one went out meanwhile.
-func (c *client) writePing() {
-	c.mu.Lock()
-	c.pingQueued = false
-	c.mu.Unlock()
-	c.write(nil, true)
+// claimLocked makes the caller c's writer, unless one is running or c is
+// gone; the caller must then run drain (or write and then drain).
+func (c *client) claimLocked() bool {
+	if c.draining || c.catchingUp || c.gone {
+		return false
+	}
+	c.draining = true
+	return true
 }
 
 // pong takes a pong: the one for the ping out means the client has read
@@ -191,24 +211,20 @@ func (c *client) send(v any) {
 // up: it is cut.
 func (c *client) sendLocked(f []byte) {
 	if c.queueLocked(f) {
-		c.conn.Async(c.drain)
+		go c.drain()
 	}
 }
 
 // queueLocked queues the frame f and reports whether the caller must
-// start c's write task (c.conn.Async(c.drain)). A full queue means the
-// client cannot keep up: it is cut.
+// start c's writer (go c.drain()). A full queue means the client cannot
+// keep up: it is cut.
 func (c *client) queueLocked(f []byte) bool {
 	if len(c.queue) >= QueueBound {
 		c.cutLocked(fmt.Sprintf("too slow: %d messages waiting", len(c.queue)))
 		return false
 	}
 	c.queue = append(c.queue, f)
-	if !c.draining && !c.catchingUp {
-		c.draining = true
-		return true
-	}
-	return false
+	return c.claimLocked()
 }
 
 // cutLocked disconnects a slow client; called with c.mu held. The close
@@ -228,52 +244,77 @@ func (c *client) markSlowLocked(reason string) {
 	}
 }
 
-// drain writes what is queued, batch by batch, until the queue is empty.
-// It runs on the connection's write queue.
+// drain is c's writer: it writes what is queued, batch by batch, with the
+// ping asked for if any, until there is nothing left. Once the hub is
+// shutting down and the queue is written, it closes the connection.
 func (c *client) drain() {
 	for {
 		c.mu.Lock()
-		batch := c.queue
-		c.queue = nil
-		if len(batch) == 0 || c.gone {
-			c.draining = false
+		if c.gone {
 			c.mu.Unlock()
+			c.release()
+			return
+		}
+		batch, ping := c.queue, c.pingQueued
+		c.queue, c.pingQueued = nil, false
+		if len(batch) == 0 && !ping {
+			c.draining = false
+			shutdown := c.shutdown
+			c.mu.Unlock()
+			if shutdown {
+				c.close(1001, "server shutting down")
+			}
 			return
 		}
 		c.mu.Unlock()
-		if !c.write(batch, false) {
+		if !c.write(batch, ping) {
+			c.release()
 			return
 		}
 	}
 }
 
-// write sends frames in one writev(2), followed by a ping when one is due,
-// and reports whether the client is still there. A ping rides with data
-// when the last one that did is ackDelay old, or the data before has
-// waited that long; data written without one waits for the next write
-// that is due, or for tick to ask for a ping of its own. So a client being
-// sent data is pinged about once per ackDelay, mostly in the same write as
-// its data. write runs on the connection's write queue and may use
-// frames' spare capacity. A write that outlasts the write deadline cuts
-// the client as too slow; any failed write closes the connection. Nothing
-// is written to a client that is gone: after its close frame, a write
-// would fail and reset a connection that is closing gracefully.
+// release ends the writer's turn; a close frame left for it goes out
+// first (see close).
+func (c *client) release() {
+	c.mu.Lock()
+	f := c.closeMsg
+	c.closeMsg = nil
+	if f == nil {
+		c.draining = false
+	}
+	c.mu.Unlock()
+	if f != nil {
+		c.sendClose(f)
+	}
+}
+
+// write sends frames in one writev(2), followed by a ping when one is due
+// (or forced), and reports whether the client is still there. A ping
+// rides with data when the last one that did is ackDelay old, or the data
+// before has waited that long; data written without one waits for the
+// next write that is due, or for tick to ask for a ping of its own. So a
+// client being sent data is pinged about once per ackDelay, mostly in the
+// same write as its data. Only c's writer calls write; it may use frames'
+// spare capacity. A write that outlasts the write deadline cuts the client
+// as too slow; any failed write ends the connection. Nothing is written to
+// a client that is gone: after its close frame, a write would fail and
+// reset a connection that is closing gracefully.
 func (c *client) write(frames [][]byte, forcePing bool) bool {
 	h := c.hub
 	now := h.cfg.Now()
 	data := len(frames)
 	c.mu.Lock()
 	if c.gone {
-		c.draining = false
 		c.mu.Unlock()
 		return false
 	}
-	// Pings tick wrote alone do not count for the rides, or data coming
-	// every second would meet one half a second old each time and never
-	// carry its own. A ping is marked out before it is written: its pong
-	// may come back before the write returns.
+	// Pings tick asked for alone do not count for the rides, or data
+	// coming every second would meet one half a second old each time and
+	// never carry its own. A ping is marked out before it is written: its
+	// pong may come back before the write returns.
 	due := now.Sub(c.lastRide) >= ackDelay || !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
-	if c.pingAt.IsZero() && !c.pingQueued && (forcePing || data > 0 && due) {
+	if c.pingAt.IsZero() && (forcePing || data > 0 && due) {
 		c.pingN++
 		frames = append(frames, pingFrame(&c.pingBuf, c.pingN))
 		c.pingAt, c.lastPing = now, now
@@ -294,24 +335,28 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 	// client costs one timer update per WriteTimeout/2, not one per batch.
 	if c.deadline.Sub(now) < h.cfg.WriteTimeout/2 {
 		c.deadline = now.Add(h.cfg.WriteTimeout)
-		c.conn.SetWriteDeadline(c.deadline)
+		c.nc.SetWriteDeadline(c.deadline)
 	}
-	var payload int
+	// Messages are the text frames; pongs to the client's pings are not.
+	// (Counted first: writeFrames consumes frames.)
+	var msgs, payload int
 	for _, f := range frames[:data] {
-		payload += payloadLen(f)
+		if f[0]&0x0f == opText {
+			msgs++
+			payload += payloadLen(f)
+		}
 	}
-	if err := writeFrames(c.conn.NetConn(), frames); err != nil {
+	if err := writeFrames(c.nc, frames); err != nil {
 		c.mu.Lock()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing.Load() {
 			c.markSlowLocked("too slow: a write timed out")
 		}
-		c.gone = true
-		c.draining = false
+		c.dropLocked()
 		c.mu.Unlock()
-		c.conn.NetConn().Close() // the read loop ends, and OnClose runs
+		c.end()
 		return false
 	}
-	h.sent.Add(uint64(data))
+	h.sent.Add(uint64(msgs))
 	h.bytes.Add(uint64(payload))
 	return true
 }
@@ -332,11 +377,11 @@ func (c *client) start(last uint64, snap *arena.Snapshot) {
 		ok = out.flush()
 	}
 	if !ok {
+		c.release()
 		return
 	}
 	c.mu.Lock()
 	c.catchingUp = false
-	c.draining = true
 	c.mu.Unlock()
 	c.drain()
 }
@@ -464,13 +509,13 @@ func encode(e *arena.Event, schema Schema, snapshot bool) ([]byte, error) {
 	return encodeV1(e, snapshot)
 }
 
-// inbound handles a client frame. Errors are answered, and the connection
-// stays up; floods close it with 1008.
-func (c *client) inbound(op gws.Opcode, data []byte) {
+// inbound handles a client message. Errors are answered, and the
+// connection stays up; floods close it with 1008.
+func (c *client) inbound(op ws.OpCode, data []byte) {
 	if !c.admit() {
 		return
 	}
-	if op != gws.OpcodeText {
+	if op != ws.OpText {
 		c.reply(infoMsg{Type: "error", Code: "binary", Message: "binary frames are not understood; send JSON text"})
 		return
 	}
@@ -504,7 +549,7 @@ func (c *client) inbound(op gws.Opcode, data []byte) {
 }
 
 // admit takes a token from c's inbound rate limit, or closes c for a
-// flood. It runs on the read loop.
+// flood. Only c's reader calls it.
 func (c *client) admit() bool {
 	h := c.hub
 	now := h.cfg.Now()
@@ -571,30 +616,4 @@ func (c *client) dropLocked() {
 	}
 	c.gone = true
 	c.queue = nil
-}
-
-// close sends a close frame with code and reason, once, and ends the
-// connection gracefully: the hub stops writing (a TCP FIN) and reads on,
-// for at most closeLinger, until the client answers with its own close
-// frame. Closing the socket at once would reset the connection whenever
-// the client's frames are still arriving (a flood, say), and a reset can
-// destroy the close frame before the client reads it. Whatever was queued
-// is dropped.
-func (c *client) close(code uint16, reason string) {
-	if !c.closing.CompareAndSwap(false, true) {
-		return
-	}
-	c.mu.Lock()
-	c.dropLocked()
-	c.mu.Unlock()
-	nc := c.conn.NetConn()
-	deadline := c.hub.cfg.Now().Add(closeLinger)
-	nc.SetWriteDeadline(deadline)
-	_, err := nc.Write(closeFrame(code, reason))
-	cw, ok := nc.(interface{ CloseWrite() error })
-	if err != nil || !ok || cw.CloseWrite() != nil {
-		nc.Close()
-		return
-	}
-	nc.SetReadDeadline(deadline)
 }

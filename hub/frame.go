@@ -7,18 +7,18 @@ import (
 	"unicode/utf8"
 )
 
-// The hub writes its data frames itself, already framed: an event is
-// framed once per schema and the same bytes go to every client, and a
-// client's whole backlog leaves in one write (writeFrames). Server frames
-// are never masked and the hub never compresses, so a frame is a header
-// and the payload. gws still reads every frame and writes the control frames it
-// answers for (close, and pongs to the client's pings); each of those is a
-// single write of whole frames, so the two never interleave inside one.
+// The hub writes its frames itself, already framed: an event is framed
+// once per schema and the same bytes go to every client, and a client's
+// whole backlog leaves in one write (writeFrames). Server frames are never
+// masked and the hub never compresses, so a frame is a header and the
+// payload. Every frame to a client, control frames included, goes out from
+// its one writer, so frames never interleave.
 
 const (
 	opText  = 0x1
 	opClose = 0x8
 	opPing  = 0x9
+	opPong  = 0xa
 	finBit  = 0x80
 )
 
@@ -56,6 +56,12 @@ func pingFrame(buf *[6]byte, n uint32) []byte {
 	buf[0], buf[1] = finBit|opPing, 4
 	binary.BigEndian.PutUint32(buf[2:], n)
 	return buf[:]
+}
+
+// controlFrame returns a control frame (op) carrying payload, which the
+// caller keeps within 125 bytes (a client's ping payload always is).
+func controlFrame(op byte, payload []byte) []byte {
+	return append([]byte{finBit | op, byte(len(payload))}, payload...)
 }
 
 // closeFrame returns a close frame with code and reason, the reason cut to

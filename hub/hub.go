@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/gobwas/ws"
 
 	"github.com/lineage-arena/lineage/arena"
 )
@@ -56,11 +56,11 @@ const (
 	// closeLinger bounds how long a connection the hub closes waits for
 	// the client's close frame, and for its own close frame to go out.
 	closeLinger = time.Second
-	// readBuffer is each connection's read buffer: client frames are small
-	// (a pong is 10 bytes; a larger frame is still read, up to MaxInbound),
-	// and every idle connection keeps its buffer. At 256 bytes an idle
-	// connection costs 860 B less than at 1 KiB, and that about 3 KiB less
-	// than at 4 KiB (docs/performance.md, hub/internal/wsbench).
+	// readBuffer is the read buffer of a connection read on a goroutine
+	// of its own (TLS, or no epoll): client frames are small (a pong is 10
+	// bytes; a larger frame is still read, up to MaxInbound), and an idle
+	// connection keeps its buffer. The poller reads every other
+	// connection into one shared buffer (pollBuffer).
 	readBuffer = 256
 )
 
@@ -107,8 +107,8 @@ type Config struct {
 // ServeHTTP is called by the HTTP server; Stats from anywhere.
 type Hub struct {
 	cfg      Config
-	upgrader *gws.Upgrader
-	origins  []string
+	upgrader ws.HTTPUpgrader
+	poller   *poller // nil where there is none: every connection has a read loop
 
 	mu      sync.RWMutex // guards clients, lastSeq, snap, closed
 	clients map[*client]struct{}
@@ -123,11 +123,11 @@ type Hub struct {
 	snapLast   uint64
 	snapFrames [2][][]byte
 
-	nextID  atomic.Uint64
-	conns   atomic.Int64
-	readers sync.WaitGroup // one per connection: its read loop
-	stop    chan struct{}
-	pinger  sync.WaitGroup
+	nextID atomic.Uint64
+	conns  atomic.Int64
+	live   sync.WaitGroup // one per connection, until it ends
+	stop   chan struct{}
+	pinger sync.WaitGroup
 
 	// Publish hands batches to the fan-out goroutine through pending: the
 	// caller (the arena) goes on while the hub writes to its clients.
@@ -145,9 +145,13 @@ type Hub struct {
 	refused                                         sync.Map // reason → *atomic.Uint64
 }
 
-// New returns a Hub and starts its pinger and its fan-out; Close stops
-// them.
-func New(cfg Config) *Hub {
+// New returns a Hub and starts its pinger, its fan-out and its poller;
+// Close stops them.
+func New(cfg Config) *Hub { return newHub(cfg, true) }
+
+// newHub is New; without poll, every connection is read by a goroutine of
+// its own, as where there is no poller.
+func newHub(cfg Config, poll bool) *Hub {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 20_000
 	}
@@ -172,13 +176,14 @@ func New(cfg Config) *Hub {
 	h := &Hub{cfg: cfg, clients: map[*client]struct{}{}, stop: make(chan struct{}),
 		pubWake: make(chan struct{}, 1)}
 	h.pubCond = sync.NewCond(&h.pubMu)
-	h.upgrader = gws.NewUpgrader(h, &gws.ServerOption{
-		ReadMaxPayloadSize: MaxInbound,
-		ReadBufferSize:     readBuffer,
-		CheckUtf8Enabled:   true,
-		HandshakeTimeout:   5 * time.Second,
-		NewSession:         func() gws.SessionStorage { return new(session) },
-	})
+	h.upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second}
+	if poll {
+		p, err := newPoller()
+		if err != nil {
+			cfg.Logger.Info("every connection gets a read loop", "reason", err)
+		}
+		h.poller = p
+	}
 	h.pinger.Add(1)
 	go h.pingLoop()
 	go h.fanOutLoop()
@@ -222,20 +227,33 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
-		tokens: InboundBurst, lastFill: h.cfg.Now(), lastPing: h.cfg.Now()} // lastRide zero: the welcome carries a ping
-	conn, err := h.upgrader.Upgrade(w, r)
+		rd: frameReader{state: ws.StateServerSide}, tokens: InboundBurst,
+		lastFill: h.cfg.Now(), lastPing: h.cfg.Now()} // lastRide zero: the welcome carries a ping
+	conn, rw, _, err := h.upgrader.Upgrade(r, w) // a refusal is answered in HTTP
 	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
 		h.conns.Add(-1)
 		return
 	}
-	c.conn = conn
-	conn.Session().(*session).c = c
+	// Frames the client sent right behind its request are in the HTTP
+	// server's buffer, which goes away with this handler.
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		b, _ := rw.Reader.Peek(n)
+		early = append(early, b...)
+	}
+	c.nc = conn
 	h.accepted.Add(1)
-	h.readers.Add(1)
-	go func() {
-		defer h.readers.Done()
-		conn.ReadLoop()
-	}()
+	h.live.Add(1)
+	h.open(c)
+	if early != nil {
+		c.received(early)
+	}
+	if !h.poller.add(c) {
+		go c.readLoop()
+	}
 }
 
 func (h *Hub) refuse(w http.ResponseWriter, reason string, code int, msg string) {
@@ -388,7 +406,7 @@ func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 		}
 	}
 	for i, c := range start {
-		c.conn.Async(c.drain)
+		go c.drain()
 		start[i] = nil
 	}
 	h.starts = start
@@ -486,95 +504,44 @@ func (h *Hub) Close(wait time.Duration) error {
 	for _, c := range clients {
 		// After what is queued: every event published reaches a client
 		// that keeps up before its close frame does.
-		c.conn.Async(func() { c.close(1001, "server shutting down") })
+		c.mu.Lock()
+		c.shutdown = true
+		own := c.claimLocked()
+		c.mu.Unlock()
+		if own {
+			go c.drain()
+		}
 	}
 	done := make(chan struct{})
 	go func() {
-		h.readers.Wait()
+		h.live.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-time.After(wait):
 		for _, c := range clients {
-			c.conn.NetConn().Close()
+			c.end()
 		}
 		<-done
-		return fmt.Errorf("%w: %d clients did not close in %s", ErrClosed, len(clients), wait)
+		err = fmt.Errorf("%w: %d clients did not close in %s", ErrClosed, len(clients), wait)
 	}
+	h.poller.close()
+	return err
 }
 
-// gws callbacks: the Hub is the event handler of every connection.
-
-// OnOpen welcomes a client, then sends the snapshot or the resumed history,
+// open welcomes a client, then sends the snapshot or the resumed history,
 // and only then makes it live: events published meanwhile wait in its queue.
-func (h *Hub) OnOpen(conn *gws.Conn) {
-	c := clientOf(conn)
+func (h *Hub) open(c *client) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed {
-		h.mu.Unlock()
 		c.close(1001, "server shutting down")
 		return
 	}
 	last, snap := h.lastSeq, h.snap
-	c.catchingUp = true
+	c.catchingUp, c.draining = true, true // the writer starts with the welcome
 	h.clients[c] = struct{}{}
-	// Queued before the pinger can see the client: the welcome is first.
-	conn.Async(func() { c.start(last, snap) })
-	h.mu.Unlock()
-}
-
-func (h *Hub) OnClose(conn *gws.Conn, err error) {
-	c := clientOf(conn)
-	h.mu.Lock()
-	delete(h.clients, c)
-	h.mu.Unlock()
-	c.drop()
-	h.conns.Add(-1)
-}
-
-// OnPing answers a client's ping with a pong. Pings count against the
-// inbound rate limit like messages: each one costs the hub a write.
-func (h *Hub) OnPing(conn *gws.Conn, payload []byte) {
-	c := clientOf(conn)
-	if c.closing.Load() || !c.admit() {
-		return
-	}
-	conn.Async(func() {
-		conn.SetWriteDeadline(h.cfg.Now().Add(h.cfg.WriteTimeout))
-		conn.WritePong(payload)
-	})
-}
-
-func (h *Hub) OnPong(conn *gws.Conn, payload []byte) { clientOf(conn).pong(payload) }
-
-func (h *Hub) OnMessage(conn *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	c := clientOf(conn)
-	if c.closing.Load() {
-		return
-	}
-	c.inbound(msg.Opcode, msg.Bytes())
-}
-
-func clientOf(conn *gws.Conn) *client { return conn.Session().(*session).c }
-
-// session is a connection's gws session storage: the one thing the hub
-// keeps there is its client, so a field does instead of gws's default, a
-// map behind a mutex (about 300 bytes per connection, and a lock on every
-// frame read).
-type session struct{ c *client }
-
-func (s *session) Len() int { return 1 }
-func (s *session) Load(key string) (any, bool) {
-	if key != "c" {
-		return nil, false
-	}
-	return s.c, true
-}
-func (s *session) Delete(string)         {}
-func (s *session) Store(_ string, v any) { s.c = v.(*client) }
-func (s *session) Range(f func(string, any) bool) {
-	f("c", s.c)
+	go c.start(last, snap)
 }

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package hub
+
+import "errors"
+
+// poller is Linux's epoll loop (poll_linux.go); elsewhere every
+// connection is read by a goroutine of its own.
+type poller struct{}
+
+func newPoller() (*poller, error) { return nil, errors.New("no epoll on this system") }
+
+func (p *poller) add(*client) bool { return false }
+func (p *poller) remove(*client)   {}
+func (p *poller) close()           {}

@@ -1,0 +1,175 @@
+package hub
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// recorder is a frameHandler that writes down what it is given.
+type recorder struct{ got []string }
+
+func (r *recorder) message(op ws.OpCode, p []byte) {
+	r.got = append(r.got, fmt.Sprintf("msg %d %s", op, p))
+}
+func (r *recorder) ping(p []byte)             { r.got = append(r.got, "ping "+string(p)) }
+func (r *recorder) pong(p []byte)             { r.got = append(r.got, "pong "+string(p)) }
+func (r *recorder) closed(code ws.StatusCode) { r.got = append(r.got, fmt.Sprintf("close %d", code)) }
+
+// clientFrame is a frame as a client sends it: masked.
+func clientFrame(t testing.TB, op ws.OpCode, fin bool, payload []byte) []byte {
+	t.Helper()
+	b, err := ws.CompileFrame(ws.MaskFrame(ws.NewFrame(op, fin, append([]byte(nil), payload...))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newReader() *frameReader { return &frameReader{state: ws.StateServerSide} }
+
+// feedChunks feeds stream in pieces of the sizes next gives and returns
+// what was handled and the error that stopped it.
+func feedChunks(stream []byte, next func() int) ([]string, *protocolError) {
+	r, rec := newReader(), &recorder{}
+	stream = append([]byte(nil), stream...)
+	for len(stream) > 0 {
+		n := min(next(), len(stream))
+		if err := r.feed(append([]byte(nil), stream[:n]...), rec); err != nil {
+			return rec.got, err
+		}
+		stream = stream[n:]
+	}
+	if r.partial != nil || r.msg != nil {
+		return rec.got, &protocolError{reason: fmt.Sprintf("left %d partial bytes, %d message bytes", len(r.partial), len(r.msg))}
+	}
+	return rec.got, nil
+}
+
+// However the bytes are cut, the same frames come out, and nothing is kept
+// once every frame is whole.
+func TestFrameReaderAnyCut(t *testing.T) {
+	big := bytes.Repeat([]byte("é"), 1500) // 3,000 bytes: a 16-bit length
+	var stream []byte
+	stream = append(stream, clientFrame(t, ws.OpText, true, []byte(`{"type":"ping"}`))...)
+	stream = append(stream, clientFrame(t, ws.OpPong, true, []byte{0, 0, 0, 7})...)
+	stream = append(stream, clientFrame(t, ws.OpText, false, []byte("frag"))...)
+	stream = append(stream, clientFrame(t, ws.OpPing, true, []byte("in between"))...)
+	stream = append(stream, clientFrame(t, ws.OpContinuation, false, []byte("men"))...)
+	stream = append(stream, clientFrame(t, ws.OpContinuation, true, []byte("ted"))...)
+	stream = append(stream, clientFrame(t, ws.OpBinary, true, big)...)
+	stream = append(stream, clientFrame(t, ws.OpText, true, nil)...)
+	want := []string{
+		`msg 1 {"type":"ping"}`, "pong \x00\x00\x00\x07", "ping in between", "msg 1 fragmented",
+		"msg 2 " + string(big), "msg 1 ",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for name, next := range map[string]func() int{
+		"whole":        func() int { return len(stream) },
+		"byte by byte": func() int { return 1 },
+		"random":       func() int { return 1 + rng.IntN(40) },
+		"large random": func() int { return 1 + rng.IntN(4000) },
+	} {
+		got, err := feedChunks(stream, next)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: got %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestFrameReaderRefusals(t *testing.T) {
+	text := func(p string) []byte { return clientFrame(t, ws.OpText, true, []byte(p)) }
+	unmasked, _ := ws.CompileFrame(ws.NewTextFrame([]byte("hi")))
+	rsv := text("hi")
+	rsv[0] |= 0x40
+	reserved := text("hi")
+	reserved[0] = reserved[0]&0xf0 | 0x3
+	msb := []byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}
+	cat := func(fs ...[]byte) []byte { return bytes.Join(fs, nil) }
+	for _, tt := range []struct {
+		name   string
+		stream []byte
+		code   ws.StatusCode
+	}{
+		{"unmasked", unmasked, 1002},
+		{"reserved bits", rsv, 1002},
+		{"reserved opcode", reserved, 1002},
+		{"length with its top bit set", msb, 1002},
+		{"long control frame", clientFrame(t, ws.OpPing, true, bytes.Repeat([]byte("x"), 126)), 1002},
+		{"fragmented control frame", clientFrame(t, ws.OpPing, false, []byte("x")), 1002},
+		{"continuation without a start", clientFrame(t, ws.OpContinuation, true, []byte("x")), 1002},
+		{"new message inside a fragmented one", cat(clientFrame(t, ws.OpText, false, []byte("a")), text("b")), 1002},
+		{"too big", text(strings.Repeat("x", MaxInbound+1)), 1009},
+		{"too big in fragments", cat(clientFrame(t, ws.OpText, false, bytes.Repeat([]byte("x"), MaxInbound)),
+			clientFrame(t, ws.OpContinuation, true, []byte("x"))), 1009},
+		{"invalid UTF-8", text("\xff\xfe"), 1007},
+		{"UTF-8 broken across fragments and never completed", cat(clientFrame(t, ws.OpText, false, []byte("\xc3")),
+			clientFrame(t, ws.OpContinuation, true, []byte("x"))), 1007},
+		{"close with one byte", clientFrame(t, ws.OpClose, true, []byte{3}), 1002},
+		{"close with a reserved code", clientFrame(t, ws.OpClose, true, ws.NewCloseFrameBody(1005, "")), 1002},
+		{"close with an invalid reason", clientFrame(t, ws.OpClose, true, ws.NewCloseFrameBody(1000, "\xff")), 1002},
+	} {
+		got, err := feedChunks(tt.stream, func() int { return 1 })
+		if err == nil || err.code != tt.code {
+			t.Errorf("%s: got %v (handled %q), want %d", tt.name, err, got, tt.code)
+		}
+	}
+}
+
+// A frame declared too big is refused from its header: its payload is
+// never awaited.
+func TestFrameReaderRefusesBeforeThePayload(t *testing.T) {
+	f := clientFrame(t, ws.OpText, true, bytes.Repeat([]byte("x"), 1<<20))
+	err := newReader().feed(f[:14], &recorder{})
+	if err == nil || err.code != ws.StatusMessageTooBig {
+		t.Fatalf("got %v, want 1009 from the header alone", err)
+	}
+}
+
+// UTF-8 split across fragments is whole in the message: accepted.
+func TestFrameReaderJoinsUTF8AcrossFragments(t *testing.T) {
+	stream := append(clientFrame(t, ws.OpText, false, []byte("caf\xc3")), clientFrame(t, ws.OpContinuation, true, []byte("\xa9"))...)
+	got, err := feedChunks(stream, func() int { return 3 })
+	if err != nil || len(got) != 1 || got[0] != "msg 1 café" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// The client's close frame is handed over with its code, and the reader
+// stops there.
+func TestFrameReaderStopsAtClose(t *testing.T) {
+	stream := append(clientFrame(t, ws.OpClose, true, ws.NewCloseFrameBody(4001, "bye")), clientFrame(t, ws.OpText, true, []byte("after"))...)
+	r, rec := newReader(), &recorder{}
+	if err := r.feed(stream, rec); err != errStop {
+		t.Fatalf("feed: %v, want errStop", err)
+	}
+	if len(rec.got) != 1 || rec.got[0] != "close 4001" {
+		t.Fatalf("handled %q", rec.got)
+	}
+	r, rec = newReader(), &recorder{}
+	if err := r.feed(clientFrame(t, ws.OpClose, true, nil), rec); err != errStop || rec.got[0] != "close 0" {
+		t.Fatalf("empty close: %v %q", err, rec.got)
+	}
+}
+
+func BenchmarkFrameReaderPong(b *testing.B) {
+	f := clientFrame(b, ws.OpPong, true, []byte{0, 0, 0, 1})
+	r, rec := newReader(), &recorder{}
+	buf := make([]byte, len(f))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, f)
+		rec.got = rec.got[:0]
+		if err := r.feed(buf, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
