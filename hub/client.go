@@ -15,6 +15,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/internal/wsframe"
 	"github.com/lineage-arena/lineage/market"
 )
 
@@ -53,7 +54,7 @@ type client struct {
 	// the reader's own: its frame parser, whether it has stopped taking
 	// frames (after the client's close frame or a protocol error), and the
 	// inbound rate limit
-	rd       frameReader
+	rd       wsframe.Reader
 	readDone bool
 	tokens   float64
 	lastFill time.Time
@@ -61,15 +62,13 @@ type client struct {
 	// liveness, guarded by mu: every ping the hub writes carries a
 	// number its pong must echo. pingAt is when the unanswered ping was
 	// written (zero: none is out), pingData that data went before it,
-	// lastPing when the last ping was written (lastRide: the last one
-	// written with data), pingQueued that the writer is to send one, and
-	// unackedAt when the first data written since the last ping went out
-	// (zero: none).
+	// lastPing when the last ping was written, pingQueued that the
+	// writer is to send one, and unackedAt when the first data written
+	// since the last ping went out (zero: none).
 	pingN      uint32
 	pingAt     time.Time
 	pingData   bool
 	lastPing   time.Time
-	lastRide   time.Time
 	pingQueued bool
 	unackedAt  time.Time
 
@@ -289,17 +288,18 @@ func (c *client) release() {
 	}
 }
 
-// write sends frames in one writev(2), followed by a ping when one is due
-// (or forced), and reports whether the client is still there. A ping
-// rides with data when the last one that did is ackDelay old, or the data
-// before has waited that long; data written without one waits for the
-// next write that is due, or for tick to ask for a ping of its own. So a
-// client being sent data is pinged about once per ackDelay, mostly in the
-// same write as its data. Only c's writer calls write; it may use frames'
-// spare capacity. A write that outlasts the write deadline cuts the client
-// as too slow; any failed write ends the connection. Nothing is written to
-// a client that is gone: after its close frame, a write would fail and
-// reset a connection that is closing gracefully.
+// write sends frames in one writev(2), with a ping after them when one
+// is due (or forced), and reports whether the client is still there. A
+// ping rides with data only when data written before has waited ackDelay
+// unacknowledged: a steady stream carries one ping per ackDelay in its
+// own writes. Data that comes in bursts is pinged by tick, ackDelay after
+// the burst, so the pongs do not compete with the next burst's writes
+// (for the clients' CPU and the hub's). Only c's writer calls write; it
+// may use frames' spare capacity. A write that outlasts the write
+// deadline cuts the client as too slow; any failed write ends the
+// connection. Nothing is written to a client that is gone: after its
+// close frame, a write would fail and reset a connection that is closing
+// gracefully.
 func (c *client) write(frames [][]byte, forcePing bool) bool {
 	h := c.hub
 	now := h.cfg.Now()
@@ -309,18 +309,13 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 		c.mu.Unlock()
 		return false
 	}
-	// Pings tick asked for alone do not count for the rides, or data
-	// coming every second would meet one half a second old each time and
-	// never carry its own. A ping is marked out before it is written: its
-	// pong may come back before the write returns.
-	due := now.Sub(c.lastRide) >= ackDelay || !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
+	// A ping is marked out before it is written: its pong may come back
+	// before the write returns.
+	due := !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
 	if c.pingAt.IsZero() && (forcePing || data > 0 && due) {
 		c.pingN++
 		frames = append(frames, pingFrame(&c.pingBuf, c.pingN))
 		c.pingAt, c.lastPing = now, now
-		if data > 0 {
-			c.lastRide = now
-		}
 		c.pingData = !c.unackedAt.IsZero() || data > 0
 		c.unackedAt = time.Time{}
 	} else if data > 0 && c.unackedAt.IsZero() {

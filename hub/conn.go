@@ -4,12 +4,14 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/lineage-arena/lineage/internal/wsframe"
 )
 
 // A connection's life after the upgrade. Its reader — the hub's poller,
 // or readLoop where the poller cannot read it — hands what arrives to
-// received, which parses it into frames and calls the frameHandler methods
-// below; one reader per connection, so they need no lock of their own.
+// received, which parses it into frames and calls the wsframe.Handler
+// methods below; one reader per connection, so they need no lock of their own.
 // close sends a close frame through the writer and lingers for the
 // client's answer; end forgets the connection.
 
@@ -18,21 +20,30 @@ func (c *client) received(b []byte) {
 	if c.readDone {
 		return // closing: read only to see the client's end
 	}
-	if err := c.rd.feed(b, c); err != nil {
+	if err := c.rd.Feed(b, c.frames()); err != nil {
 		c.readDone = true
-		if err != errStop {
+		if err != wsframe.ErrStop {
 			c.hub.protoErrs.Add(1)
-			c.close(uint16(err.code), err.reason)
+			c.close(uint16(err.Code), err.Reason)
 		}
 	}
 }
 
-// message handles a client's text or binary message.
-func (c *client) message(op ws.OpCode, payload []byte) {
-	if !c.closing.Load() {
-		c.inbound(op, payload)
+// frames is c as the wsframe.Handler of its frames.
+func (c *client) frames() clientFrames { return clientFrames{c} }
+
+type clientFrames struct{ c *client }
+
+// Message handles a client's text or binary message.
+func (f clientFrames) Message(op ws.OpCode, payload []byte) {
+	if !f.c.closing.Load() {
+		f.c.inbound(op, payload)
 	}
 }
+
+func (f clientFrames) Ping(payload []byte)                 { f.c.ping(payload) }
+func (f clientFrames) Pong(payload []byte)                 { f.c.pong(payload) }
+func (f clientFrames) Closed(code ws.StatusCode, _ string) { f.c.closed(code) }
 
 // ping answers a client's ping with a pong. Pings count against the
 // inbound rate limit like messages: each one costs the hub a write.

@@ -224,3 +224,12 @@ func waitConnections(t *testing.T, h *Hub, n int64) {
 		runtime.Gosched()
 	}
 }
+
+// clientFrame is a frame as a client sends it: masked.
+func clientFrame(t *testing.T, op ws.OpCode, fin bool, payload []byte) []byte {
+	b, err := ws.CompileFrame(ws.MaskFrame(ws.NewFrame(op, fin, payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/internal/wsframe"
 )
 
 // Bounds of the hub, named so they can be documented and tested.
@@ -227,8 +228,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
-		rd: frameReader{state: ws.StateServerSide}, tokens: InboundBurst,
-		lastFill: h.cfg.Now(), lastPing: h.cfg.Now()} // lastRide zero: the welcome carries a ping
+		rd: wsframe.NewServerSide(MaxInbound), tokens: InboundBurst,
+		lastFill: h.cfg.Now(), lastPing: h.cfg.Now()}
 	conn, rw, _, err := h.upgrader.Upgrade(r, w) // a refusal is answered in HTTP
 	if err != nil {
 		if conn != nil {

@@ -13,7 +13,7 @@ import (
 // waiting on an epoll instance, so an idle connection costs no goroutine
 // (a parked read loop keeps a stack of 4 KiB or more). It reads a socket
 // only when epoll says there is something to read, into one buffer shared
-// by all, and hands the bytes to the connection's frameReader.
+// by all, and hands the bytes to the connection's wsframe.Reader.
 //
 // A connection is registered under a slot of the table; the epoll event
 // carries the slot and the slot's generation, so an event still in hand
@@ -38,7 +38,7 @@ type pollSlot struct {
 
 // pollBuffer is the buffer every read goes into. One read takes what a
 // socket holds up to this, and a frame cut at its end waits in its
-// client's frameReader.
+// client's wsframe.Reader.
 const pollBuffer = 64 << 10
 
 // newPoller starts a poller; nil with an error when the system has none.

@@ -43,6 +43,8 @@ const (
 	loadWatchEvery = 100 * time.Millisecond
 	// loadSampleEvery is how often the server's RSS is sampled.
 	loadSampleEvery = 250 * time.Millisecond
+	// loadReadBuffer is each client's read buffer.
+	loadReadBuffer = 16 << 10
 )
 
 // loadRun is one load test in progress. Its client goroutines (one per
@@ -195,7 +197,10 @@ func (c *loadClient) dial(ctx context.Context) bool {
 	opt := &gws.ClientOption{
 		Addr: p.addr, RequestHeader: hdr, HandshakeTimeout: 10 * time.Second,
 		ReadMaxPayloadSize: 1 << 20,
-		NewDialer:          func() (gws.Dialer, error) { return d, nil },
+		// A step's burst (tens of events) in one read, not several: the
+		// load generator shares the machine with the server it measures.
+		ReadBufferSize: loadReadBuffer,
+		NewDialer:      func() (gws.Dialer, error) { return d, nil },
 	}
 	if p.scheme == "wss" {
 		opt.TlsConfig = &tls.Config{InsecureSkipVerify: true} // loopback only, to measure

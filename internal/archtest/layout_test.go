@@ -20,10 +20,11 @@ var allowed = map[string][]string{
 	"feed":              {"market"},
 	"eventlog":          {"market", "arena"},
 	"graveyard":         {"market", "arena"},
-	"hub":               {"market", "arena"},
+	"hub":               {"market", "arena", "internal/wsframe"},
 	"internal/web":      {"market", "arena"},
-	"metrics":           {"market", "arena", "feed", "eventlog", "hub"},
+	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe"},
 	"internal/archtest": {},
+	"internal/wsframe":  {},
 	"internal/promtest": {},  // test support: a real Prometheus
 	"cmd/lineage":       nil, // the composition root may import anything
 }

@@ -1,4 +1,4 @@
-package hub
+package wsframe
 
 import (
 	"bytes"
@@ -10,15 +10,20 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// recorder is a frameHandler that writes down what it is given.
+// MaxInbound is the limit the tests read with (the hub's).
+const MaxInbound = 4 << 10
+
+// recorder is a Handler that writes down what it is given.
 type recorder struct{ got []string }
 
-func (r *recorder) message(op ws.OpCode, p []byte) {
+func (r *recorder) Message(op ws.OpCode, p []byte) {
 	r.got = append(r.got, fmt.Sprintf("msg %d %s", op, p))
 }
-func (r *recorder) ping(p []byte)             { r.got = append(r.got, "ping "+string(p)) }
-func (r *recorder) pong(p []byte)             { r.got = append(r.got, "pong "+string(p)) }
-func (r *recorder) closed(code ws.StatusCode) { r.got = append(r.got, fmt.Sprintf("close %d", code)) }
+func (r *recorder) Ping(p []byte) { r.got = append(r.got, "ping "+string(p)) }
+func (r *recorder) Pong(p []byte) { r.got = append(r.got, "pong "+string(p)) }
+func (r *recorder) Closed(code ws.StatusCode, reason string) {
+	r.got = append(r.got, fmt.Sprintf("close %d %s", code, reason))
+}
 
 // clientFrame is a frame as a client sends it: masked.
 func clientFrame(t testing.TB, op ws.OpCode, fin bool, payload []byte) []byte {
@@ -30,22 +35,25 @@ func clientFrame(t testing.TB, op ws.OpCode, fin bool, payload []byte) []byte {
 	return b
 }
 
-func newReader() *frameReader { return &frameReader{state: ws.StateServerSide} }
+func newReader() *Reader {
+	r := NewServerSide(MaxInbound)
+	return &r
+}
 
 // feedChunks feeds stream in pieces of the sizes next gives and returns
 // what was handled and the error that stopped it.
-func feedChunks(stream []byte, next func() int) ([]string, *protocolError) {
+func feedChunks(stream []byte, next func() int) ([]string, *ProtocolError) {
 	r, rec := newReader(), &recorder{}
 	stream = append([]byte(nil), stream...)
 	for len(stream) > 0 {
 		n := min(next(), len(stream))
-		if err := r.feed(append([]byte(nil), stream[:n]...), rec); err != nil {
+		if err := r.Feed(append([]byte(nil), stream[:n]...), rec); err != nil {
 			return rec.got, err
 		}
 		stream = stream[n:]
 	}
 	if r.partial != nil || r.msg != nil {
-		return rec.got, &protocolError{reason: fmt.Sprintf("left %d partial bytes, %d message bytes", len(r.partial), len(r.msg))}
+		return rec.got, &ProtocolError{Reason: fmt.Sprintf("left %d partial bytes, %d message bytes", len(r.partial), len(r.msg))}
 	}
 	return rec.got, nil
 }
@@ -118,7 +126,7 @@ func TestFrameReaderRefusals(t *testing.T) {
 		{"close with an invalid reason", clientFrame(t, ws.OpClose, true, ws.NewCloseFrameBody(1000, "\xff")), 1002},
 	} {
 		got, err := feedChunks(tt.stream, func() int { return 1 })
-		if err == nil || err.code != tt.code {
+		if err == nil || err.Code != tt.code {
 			t.Errorf("%s: got %v (handled %q), want %d", tt.name, err, got, tt.code)
 		}
 	}
@@ -128,8 +136,8 @@ func TestFrameReaderRefusals(t *testing.T) {
 // never awaited.
 func TestFrameReaderRefusesBeforeThePayload(t *testing.T) {
 	f := clientFrame(t, ws.OpText, true, bytes.Repeat([]byte("x"), 1<<20))
-	err := newReader().feed(f[:14], &recorder{})
-	if err == nil || err.code != ws.StatusMessageTooBig {
+	err := newReader().Feed(f[:14], &recorder{})
+	if err == nil || err.Code != ws.StatusMessageTooBig {
 		t.Fatalf("got %v, want 1009 from the header alone", err)
 	}
 }
@@ -148,14 +156,14 @@ func TestFrameReaderJoinsUTF8AcrossFragments(t *testing.T) {
 func TestFrameReaderStopsAtClose(t *testing.T) {
 	stream := append(clientFrame(t, ws.OpClose, true, ws.NewCloseFrameBody(4001, "bye")), clientFrame(t, ws.OpText, true, []byte("after"))...)
 	r, rec := newReader(), &recorder{}
-	if err := r.feed(stream, rec); err != errStop {
-		t.Fatalf("feed: %v, want errStop", err)
+	if err := r.Feed(stream, rec); err != ErrStop {
+		t.Fatalf("feed: %v, want ErrStop", err)
 	}
-	if len(rec.got) != 1 || rec.got[0] != "close 4001" {
+	if len(rec.got) != 1 || rec.got[0] != "close 4001 bye" {
 		t.Fatalf("handled %q", rec.got)
 	}
 	r, rec = newReader(), &recorder{}
-	if err := r.feed(clientFrame(t, ws.OpClose, true, nil), rec); err != errStop || rec.got[0] != "close 0" {
+	if err := r.Feed(clientFrame(t, ws.OpClose, true, nil), rec); err != ErrStop || rec.got[0] != "close 0 " {
 		t.Fatalf("empty close: %v %q", err, rec.got)
 	}
 }
@@ -168,8 +176,27 @@ func BenchmarkFrameReaderPong(b *testing.B) {
 	for b.Loop() {
 		copy(buf, f)
 		rec.got = rec.got[:0]
-		if err := r.feed(buf, rec); err != nil {
+		if err := r.Feed(buf, rec); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A client reads unmasked frames, and refuses masked ones.
+func TestClientSide(t *testing.T) {
+	r, rec := NewClientSide(1<<20), &recorder{}
+	plain, _ := ws.CompileFrame(ws.NewTextFrame([]byte(`{"sequence":1}`)))
+	ping, _ := ws.CompileFrame(ws.NewPingFrame([]byte{0, 0, 0, 9}))
+	stream := append(plain, ping...)
+	for i := range stream { // byte by byte
+		if err := r.Feed(stream[i:i+1], rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rec.got) != 2 || rec.got[0] != `msg 1 {"sequence":1}` || rec.got[1] != "ping \x00\x00\x00\t" {
+		t.Fatalf("handled %q", rec.got)
+	}
+	if err := r.Feed(clientFrame(t, ws.OpText, true, []byte("masked")), rec); err == nil || err.Code != ws.StatusProtocolError {
+		t.Fatalf("a masked frame from the server: %v, want 1002", err)
 	}
 }
