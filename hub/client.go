@@ -36,10 +36,13 @@ type client struct {
 	closing atomic.Bool // a close frame is on its way: inbound frames are ignored
 	ended   atomic.Bool // the connection is closed and forgotten
 
-	// the poller's, set when it reads the connection (rc not nil)
-	rc   syscall.RawConn
-	fd   int
-	slot int32
+	// the socket itself, on TCP (nil over TLS): the fan-out writes to it
+	// without waiting, and the poller reads it (polled) as epoll's fd in
+	// slot of its table
+	rc     syscall.RawConn
+	fd     int
+	slot   int32
+	polled bool
 
 	mu         sync.Mutex
 	queue      [][]byte
@@ -244,28 +247,14 @@ func (c *client) markSlowLocked(reason string) {
 }
 
 // drain is c's writer: it writes what is queued, batch by batch, with the
-// ping asked for if any, until there is nothing left. Once the hub is
-// shutting down and the queue is written, it closes the connection.
+// ping asked for if any, until there is nothing left, waiting on the
+// socket as long as the write deadline lets it.
 func (c *client) drain() {
 	for {
-		c.mu.Lock()
-		if c.gone {
-			c.mu.Unlock()
-			c.release()
+		batch, ping, ok := c.take()
+		if !ok {
 			return
 		}
-		batch, ping := c.queue, c.pingQueued
-		c.queue, c.pingQueued = nil, false
-		if len(batch) == 0 && !ping {
-			c.draining = false
-			shutdown := c.shutdown
-			c.mu.Unlock()
-			if shutdown {
-				c.close(1001, "server shutting down")
-			}
-			return
-		}
-		c.mu.Unlock()
 		if !c.write(batch, ping) {
 			c.release()
 			return
@@ -273,8 +262,87 @@ func (c *client) drain() {
 	}
 }
 
+// drainNow is the writer the fan-out starts: its writes are tried without
+// waiting, so a few goroutines write a whole burst to every client, and
+// only a client whose socket cannot take all of its data at once gets a
+// goroutine of its own (drain) to wait with the rest.
+func (c *client) drainNow() {
+	for {
+		batch, ping, ok := c.take()
+		if !ok {
+			return
+		}
+		now := c.hub.cfg.Now()
+		frames, msgs, payload, ok := c.prepare(batch, ping, now)
+		if !ok {
+			c.release()
+			return
+		}
+		if len(frames) == 0 {
+			continue
+		}
+		n, err := tryWritev(c.rc, frames)
+		if err != nil {
+			c.failed(err)
+			c.release()
+			return
+		}
+		if rest := consume(frames, n); rest != nil {
+			go func() {
+				if !c.writeWait(rest, msgs, payload, now) {
+					c.release()
+					return
+				}
+				c.drain()
+			}()
+			return
+		}
+		c.hub.count(msgs, payload)
+	}
+}
+
+// consume drops the first n bytes of frames, and returns what is left
+// (nil: nothing).
+func consume(frames [][]byte, n int) [][]byte {
+	for len(frames) > 0 && n >= len(frames[0]) {
+		n -= len(frames[0])
+		frames = frames[1:]
+	}
+	if len(frames) == 0 {
+		return nil
+	}
+	frames[0] = frames[0][n:]
+	return frames
+}
+
+// take takes what c's writer is to write next: the queue, and whether a
+// ping is asked for. When there is nothing, or c is gone, it ends the
+// writer's turn and reports false; once the hub is shutting down and the
+// queue is written, it closes the connection.
+func (c *client) take() (batch [][]byte, ping, ok bool) {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		c.release()
+		return nil, false, false
+	}
+	batch, ping = c.queue, c.pingQueued
+	c.queue, c.pingQueued = nil, false
+	if len(batch) == 0 && !ping {
+		c.draining = false
+		shutdown := c.shutdown
+		c.mu.Unlock()
+		if shutdown {
+			c.close(1001, "server shutting down")
+		}
+		return nil, false, false
+	}
+	c.mu.Unlock()
+	return batch, ping, true
+}
+
 // release ends the writer's turn; a close frame left for it goes out
-// first (see close).
+// first, from a goroutine of its own (see close).
 func (c *client) release() {
 	c.mu.Lock()
 	f := c.closeMsg
@@ -284,30 +352,48 @@ func (c *client) release() {
 	}
 	c.mu.Unlock()
 	if f != nil {
-		c.sendClose(f)
+		go c.sendClose(f)
 	}
 }
 
 // write sends frames in one writev(2), with a ping after them when one
-// is due (or forced), and reports whether the client is still there. A
-// ping rides with data only when data written before has waited ackDelay
+// is due (or forced), and reports whether the client is still there. Only
+// c's writer calls write; it may use frames' spare capacity. See prepare
+// and writeWait.
+func (c *client) write(frames [][]byte, forcePing bool) bool {
+	now := c.hub.cfg.Now()
+	frames, msgs, payload, ok := c.prepare(frames, forcePing, now)
+	if !ok {
+		return false
+	}
+	if len(frames) == 0 {
+		return true
+	}
+	return c.writeWait(frames, msgs, payload, now)
+}
+
+// prepare adds to frames the ping that is due (or forced), and counts the
+// messages among them and their payload bytes; ok is false when c is
+// gone: nothing is written to it, for after its close frame a write would
+// fail and reset a connection that is closing gracefully. A ping rides
+// with data only when data written before has waited ackDelay
 // unacknowledged: a steady stream carries one ping per ackDelay in its
 // own writes. Data that comes in bursts is pinged by tick, ackDelay after
 // the burst, so the pongs do not compete with the next burst's writes
-// (for the clients' CPU and the hub's). Only c's writer calls write; it
-// may use frames' spare capacity. A write that outlasts the write
-// deadline cuts the client as too slow; any failed write ends the
-// connection. Nothing is written to a client that is gone: after its
-// close frame, a write would fail and reset a connection that is closing
-// gracefully.
-func (c *client) write(frames [][]byte, forcePing bool) bool {
-	h := c.hub
-	now := h.cfg.Now()
+// (for the clients' CPU and the hub's).
+func (c *client) prepare(frames [][]byte, forcePing bool, now time.Time) (out [][]byte, msgs, payload int, ok bool) {
+	// Messages are the text frames; pongs to the client's pings are not.
 	data := len(frames)
+	for _, f := range frames {
+		if f[0]&0x0f == opText {
+			msgs++
+			payload += payloadLen(f)
+		}
+	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.gone {
-		c.mu.Unlock()
-		return false
+		return nil, 0, 0, false
 	}
 	// A ping is marked out before it is written: its pong may come back
 	// before the write returns.
@@ -321,39 +407,38 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 	} else if data > 0 && c.unackedAt.IsZero() {
 		c.unackedAt = now
 	}
-	c.mu.Unlock()
-	if len(frames) == 0 {
-		return true
-	}
+	return frames, msgs, payload, true
+}
+
+// writeWait writes frames (msgs messages, payload bytes), waiting for the
+// socket up to the write deadline, and reports whether it did. A write
+// that outlasts the deadline cuts the client as too slow; any failed write
+// ends the connection.
+func (c *client) writeWait(frames [][]byte, msgs, payload int, now time.Time) bool {
 	// The deadline is moved only when less than half of it is left: a
 	// write gets between WriteTimeout/2 and WriteTimeout, and a busy
 	// client costs one timer update per WriteTimeout/2, not one per batch.
-	if c.deadline.Sub(now) < h.cfg.WriteTimeout/2 {
-		c.deadline = now.Add(h.cfg.WriteTimeout)
+	if wt := c.hub.cfg.WriteTimeout; c.deadline.Sub(now) < wt/2 {
+		c.deadline = now.Add(wt)
 		c.nc.SetWriteDeadline(c.deadline)
 	}
-	// Messages are the text frames; pongs to the client's pings are not.
-	// (Counted first: writeFrames consumes frames.)
-	var msgs, payload int
-	for _, f := range frames[:data] {
-		if f[0]&0x0f == opText {
-			msgs++
-			payload += payloadLen(f)
-		}
-	}
 	if err := writeFrames(c.nc, frames); err != nil {
-		c.mu.Lock()
-		if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing.Load() {
-			c.markSlowLocked("too slow: a write timed out")
-		}
-		c.dropLocked()
-		c.mu.Unlock()
-		c.end()
+		c.failed(err)
 		return false
 	}
-	h.sent.Add(uint64(msgs))
-	h.bytes.Add(uint64(payload))
+	c.hub.count(msgs, payload)
 	return true
+}
+
+// failed ends c after a write failed with err.
+func (c *client) failed(err error) {
+	c.mu.Lock()
+	if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing.Load() {
+		c.markSlowLocked("too slow: a write timed out")
+	}
+	c.dropLocked()
+	c.mu.Unlock()
+	c.end()
 }
 
 // start welcomes the client, then sends the history it asked for or the

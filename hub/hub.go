@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,7 +115,7 @@ type Hub struct {
 
 	mu      sync.RWMutex // guards clients, lastSeq, snap, closed
 	clients map[*client]struct{}
-	starts  []*client       // fanOut's scratch: clients whose write task it starts
+	starts  []*client       // fanOut's scratch (its goroutine's): clients whose writer it starts
 	lastSeq uint64          // sequence of the last event published
 	snap    *arena.Snapshot // the state after lastSeq, for new clients
 	closed  bool
@@ -246,6 +248,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		early = append(early, b...)
 	}
 	c.nc = conn
+	if tc, ok := conn.(*net.TCPConn); ok {
+		c.rc, _ = tc.SyscallConn()
+	}
 	h.accepted.Add(1)
 	h.live.Add(1)
 	h.open(c)
@@ -369,17 +374,19 @@ func (h *Hub) Flush() {
 	h.pubMu.Unlock()
 }
 
-// fanOut queues events to every client and records snap; see Publish.
+// fanOut queues events to every client and records snap, then writes
+// them; see Publish.
 func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return
 	}
 	if snap != nil {
 		h.snap = snap
 	}
 	if len(events) == 0 {
+		h.mu.Unlock()
 		return
 	}
 	h.lastSeq = events[len(events)-1].Seq
@@ -397,20 +404,36 @@ func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 		return frames[i][s]
 	}
 	// Client by client, the whole batch at once, under one lock per
-	// client; then the write tasks start. Starting each as its client is
-	// walked would have the walk take turns with thousands of new
-	// goroutines, and the last clients wait for the first ones' writes.
+	// client; then the writes start. Starting each as its client is
+	// walked would have the walk take turns with the writes, and the last
+	// clients wait for the first ones'.
 	start := h.starts[:0]
 	for c := range h.clients {
 		if c.offer(events, framed) {
 			start = append(start, c)
 		}
 	}
-	for i, c := range start {
-		go c.drain()
-		start[i] = nil
-	}
+	h.mu.Unlock()
+	h.writeAll(start)
+	clear(start)
 	h.starts = start
+}
+
+// writeAll runs the writers of clients, one drainNow each, on a few
+// goroutines (one per CPU Go uses) that share the list. None of them
+// waits on a socket, so this returns once every write was tried.
+func (h *Hub) writeAll(clients []*client) {
+	workers := min(runtime.GOMAXPROCS(0), len(clients))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(clients)); i = next.Add(1) - 1 {
+				clients[i].drainNow()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // snapshotFrames returns the frames of snapshot s after event last in

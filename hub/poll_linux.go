@@ -3,8 +3,9 @@ package hub
 import (
 	"errors"
 	"fmt"
-	"net"
+	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,19 +64,15 @@ func newPoller() (*poller, error) {
 	return p, nil
 }
 
-// add starts reading c's connection, which must be a *net.TCPConn; it
-// reports false (and c must be read otherwise) when it cannot be polled.
+// add starts reading c's connection; it reports false (and c must be
+// read otherwise) when it cannot be polled: not TCP (c.rc nil), or the
+// poller is closed.
 func (p *poller) add(c *client) bool {
-	tc, ok := c.nc.(*net.TCPConn)
-	if p == nil || !ok {
-		return false
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
+	if p == nil || c.rc == nil {
 		return false
 	}
 	fd := -1
-	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+	if c.rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
 		return false
 	}
 	p.mu.Lock()
@@ -93,15 +90,14 @@ func (p *poller) add(c *client) bool {
 	s := &p.slots[slot]
 	s.c = c
 	s.gen++
-	c.rc, c.fd, c.slot = rc, fd, slot
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: slot, Pad: s.gen}
-	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
-	if err != nil {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		s.c = nil
 		p.free = append(p.free, slot)
-		c.rc = nil
+		return false
 	}
-	return err == nil
+	c.fd, c.slot, c.polled = fd, slot, true
+	return true
 }
 
 // remove stops reading c. The socket must still be open.
@@ -111,7 +107,7 @@ func (p *poller) remove(c *client) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || c.rc == nil || p.slots[c.slot].c != c {
+	if p.closed || !c.polled || p.slots[c.slot].c != c {
 		return
 	}
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
@@ -187,3 +183,32 @@ func (p *poller) read(c *client, buf []byte) {
 		c.received(buf[:n])
 	}
 }
+
+// tryWritev writes as much of frames as c's socket takes now, without
+// waiting, and returns how many bytes that was. rc nil (TLS), or more
+// frames than one writev takes, write nothing: the caller waits instead.
+func tryWritev(rc syscall.RawConn, frames [][]byte) (int, error) {
+	if rc == nil || len(frames) > maxIovecs {
+		return 0, nil
+	}
+	var n int
+	var werr error
+	tried := false
+	if err := rc.Write(func(fd uintptr) bool {
+		n, werr = unix.Writev(int(fd), frames)
+		tried = true
+		return true
+	}); err != nil {
+		if !tried && errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil // the deadline of an earlier write; the caller sets its own
+		}
+		return 0, err
+	}
+	if werr == unix.EAGAIN || werr == unix.EINTR {
+		return 0, nil
+	}
+	return max(n, 0), werr
+}
+
+// maxIovecs is how many buffers one writev(2) takes (IOV_MAX).
+const maxIovecs = 1024

@@ -25,3 +25,9 @@ type Stats struct {
 	// close: malformed JSON, unknown types, oversized frames, floods.
 	ProtocolErrors uint64
 }
+
+// count adds msgs messages of payload bytes to what was sent.
+func (h *Hub) count(msgs, payload int) {
+	h.sent.Add(uint64(msgs))
+	h.bytes.Add(uint64(payload))
+}
