@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -329,8 +330,8 @@ const (
 var (
 	loadV1Prefix   = []byte(`{"event_type":"`)
 	loadTypePrefix = []byte(`{"type":"`)
-	loadSeqKey     = []byte(`"sequence":`)
-	loadTimeKey    = []byte(`"timestamp":"`)
+	loadSeqName    = []byte(`"sequence"`)  // a key, before its ':'
+	loadTimeName   = []byte(`"timestamp"`) // a key, before its ':'
 )
 
 // scanLoadMessage reads what loadtest needs of a server message: its kind,
@@ -338,6 +339,10 @@ var (
 // writes the envelope's "sequence" after any payload's (a scar carries its
 // own), and one "timestamp" per event: in the v1 payload, or at the top in
 // v2. Anything shaped otherwise is decoded with encoding/json.
+//
+// Both keys are the last of their name in the message, and the hub writes
+// them near its end: they are looked for from the end, at every ':' in
+// turn, so that only the message's tail is read.
 func scanLoadMessage(b []byte) (kind loadKind, seq uint64, ts time.Time) {
 	switch {
 	case bytes.HasPrefix(b, loadV1Prefix):
@@ -359,28 +364,165 @@ func scanLoadMessage(b []byte) (kind loadKind, seq uint64, ts time.Time) {
 	default:
 		return decodeLoadMessage(b)
 	}
-	i := bytes.LastIndex(b, loadSeqKey)
-	if i < 0 {
+	seqAt, tsAt := -1, -1 // where the value of each key starts
+	if kind != loadEvent {
+		tsAt = 0 // not wanted
+	}
+	for end := len(b); seqAt < 0 || tsAt < 0; {
+		i := bytes.LastIndexByte(b[:end], ':')
+		if i < 0 {
+			break
+		}
+		end = i
+		switch {
+		case seqAt < 0 && bytes.HasSuffix(b[:i], loadSeqName):
+			seqAt = i + 1
+		case tsAt < 0 && i+1 < len(b) && b[i+1] == '"' && bytes.HasSuffix(b[:i], loadTimeName):
+			tsAt = i + 2
+		}
+	}
+	if seqAt < 0 {
 		return decodeLoadMessage(b)
 	}
-	digits := b[i+len(loadSeqKey):]
-	n := 0
-	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
-		n++
-	}
-	seq, err := strconv.ParseUint(string(digits[:n]), 10, 64)
-	if err != nil {
+	seq, ok := loadParseUint(b[seqAt:])
+	if !ok {
 		return decodeLoadMessage(b)
 	}
-	if kind == loadEvent {
-		if j := bytes.LastIndex(b, loadTimeKey); j >= 0 {
-			v := b[j+len(loadTimeKey):]
-			if k := bytes.IndexByte(v, '"'); k > 0 {
-				ts, _ = time.Parse(time.RFC3339Nano, string(v[:k]))
-			}
+	if kind == loadEvent && tsAt >= 0 {
+		v := b[tsAt:]
+		if k := bytes.IndexByte(v, '"'); k > 0 {
+			ts = loadParseTime(v[:k])
 		}
 	}
 	return kind, seq, ts
+}
+
+// loadParseUint reads the decimal digits b starts with, as
+// strconv.ParseUint would: false when there is none or they overflow.
+func loadParseUint(b []byte) (uint64, bool) {
+	const cutoff = math.MaxUint64/10 + 1
+	var n uint64
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if n >= cutoff {
+			return 0, false
+		}
+		n1 := n*10 + uint64(b[i]-'0')
+		if n1 < n*10 {
+			return 0, false
+		}
+		n = n1
+	}
+	return n, i > 0
+}
+
+// loadParseTime reads an RFC 3339 time; the zero time if it is not one.
+// The layout Go writes times in JSON — 2006-01-02T15:04:05.999999999Z07:00
+// — is read by loadFastTime; anything else by time.Parse.
+func loadParseTime(b []byte) time.Time {
+	if t, ok := loadFastTime(b); ok {
+		return t
+	}
+	t, _ := time.Parse(time.RFC3339Nano, string(b))
+	return t
+}
+
+// loadFastTime reads b if it is a time in the layout
+// 2006-01-02T15:04:05.999999999Z07:00 (the fraction of 1 to 9 digits, or
+// none; the zone Z or ±hh:mm) and in range, and returns the instant
+// time.Parse would, in UTC. ok is false for anything else.
+func loadFastTime(b []byte) (t time.Time, ok bool) {
+	if len(b) < len("2006-01-02T15:04:05Z") ||
+		b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return t, false
+	}
+	ok = true
+	num := func(p []byte, lo, hi int) int {
+		n := 0
+		for _, c := range p {
+			if c < '0' || c > '9' {
+				ok = false
+				return lo
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n < lo || n > hi {
+			ok = false
+			return lo
+		}
+		return n
+	}
+	year := num(b[0:4], 0, 9999)
+	month := num(b[5:7], 1, 12)
+	day := num(b[8:10], 1, loadDaysIn(month, year))
+	hour := num(b[11:13], 0, 23)
+	minute := num(b[14:16], 0, 59)
+	sec := num(b[17:19], 0, 59)
+	rest := b[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		k := 1
+		for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+			k++
+		}
+		if k == 1 || k > 10 {
+			return t, false
+		}
+		nsec = num(rest[1:k], 0, 999999999)
+		for range 10 - k {
+			nsec *= 10
+		}
+		rest = rest[k:]
+	}
+	offset := 0
+	switch {
+	case len(rest) == 1 && rest[0] == 'Z':
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		offset = (num(rest[1:3], 0, 23)*60 + num(rest[4:6], 0, 59)) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return t, false
+	}
+	if !ok {
+		return t, false
+	}
+	days := loadDaysSinceEpoch(year, month, day)
+	unix := days*86400 + int64(hour*3600+minute*60+sec-offset)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// loadDaysIn is the number of days in month of year.
+func loadDaysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// loadDaysSinceEpoch is the number of days from 1970-01-01 to the date,
+// in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+func loadDaysSinceEpoch(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400                     // [0, 399]
+	mp := int64((month + 9) % 12)          // March is 0
+	doy := (153*mp+2)/5 + int64(day) - 1   // [0, 365]
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
+	return era*146097 + doe - 719468
 }
 
 // decodeLoadMessage is scanLoadMessage for messages in an unexpected shape.

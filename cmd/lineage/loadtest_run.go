@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -16,10 +12,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/gobwas/ws"
 )
 
 // Phases of a load run: messages count towards the figures only in the
@@ -43,7 +38,8 @@ const (
 	loadWatchEvery = 100 * time.Millisecond
 	// loadSampleEvery is how often the server's RSS is sampled.
 	loadSampleEvery = 250 * time.Millisecond
-	// loadReadBuffer is each client's read buffer.
+	// loadReadBuffer is each client's read buffer: a step's burst (tens
+	// of events) in one read, not several.
 	loadReadBuffer = 16 << 10
 )
 
@@ -77,7 +73,7 @@ type loadClient struct {
 	run   *loadRun
 	idx   int
 	slow  bool
-	conn  *gws.Conn
+	conn  *loadConn // nil until the handshake succeeded
 	local netip.AddrPort
 	done  chan struct{} // closed when the read loop has returned
 
@@ -91,28 +87,6 @@ type loadClient struct {
 	closeErr                                   error
 	cutAt                                      atomic.Int64 // unix ns the watcher saw the server close; 0 if not
 	slowState                                  atomic.Int32 // loadSlowReading, loadSlowStopped, loadSlowCut
-}
-
-func (c *loadClient) OnOpen(*gws.Conn)                {}
-func (c *loadClient) OnPong(*gws.Conn, []byte)        {}
-func (c *loadClient) OnPing(conn *gws.Conn, p []byte) { conn.WritePong(p) }
-
-func (c *loadClient) OnClose(_ *gws.Conn, err error) {
-	c.closeErr = err
-	c.early = c.run.phase.Load() != loadPhaseClosing
-}
-
-// OnMessage checks and counts a message. A slow client stops reading at
-// its first message: its read loop waits here until the run ends.
-func (c *loadClient) OnMessage(_ *gws.Conn, m *gws.Message) {
-	now := time.Now()
-	c.receive(m.Bytes(), now)
-	m.Close()
-	if c.slow && !c.stopped {
-		c.stopped, c.stoppedAt = true, now
-		c.markStopped()
-		<-c.run.release
-	}
 }
 
 func (c *loadClient) receive(b []byte, now time.Time) {
@@ -170,105 +144,6 @@ func (c *loadClient) receive(b []byte, now time.Time) {
 	if c.run.slowPending.Load() > 0 {
 		c.run.latSlow.record(c.idx, d)
 	}
-}
-
-// loadDialer dials from one local address, and gives up when the run is
-// cancelled.
-type loadDialer struct {
-	ctx context.Context
-	net.Dialer
-}
-
-func (d *loadDialer) Dial(network, addr string) (net.Conn, error) {
-	return d.DialContext(d.ctx, network, addr)
-}
-
-// dial opens c's connection and reports whether it succeeded.
-func (c *loadClient) dial(ctx context.Context) bool {
-	p := c.run.plan
-	d := &loadDialer{ctx: ctx, Dialer: net.Dialer{Timeout: 5 * time.Second}}
-	if len(p.sources) > 0 {
-		d.LocalAddr = &net.TCPAddr{IP: p.sources[c.idx%len(p.sources)].AsSlice()}
-	}
-	hdr := http.Header{"Host": {p.host}}
-	if p.flags.token != "" {
-		hdr.Set("Authorization", "Bearer "+p.flags.token)
-	}
-	opt := &gws.ClientOption{
-		Addr: p.addr, RequestHeader: hdr, HandshakeTimeout: 10 * time.Second,
-		ReadMaxPayloadSize: 1 << 20,
-		// A step's burst (tens of events) in one read, not several: the
-		// load generator shares the machine with the server it measures.
-		ReadBufferSize: loadReadBuffer,
-		NewDialer:      func() (gws.Dialer, error) { return d, nil },
-	}
-	if p.scheme == "wss" {
-		opt.TlsConfig = &tls.Config{InsecureSkipVerify: true} // loopback only, to measure
-	}
-	c.dialStart = time.Now()
-	conn, resp, err := gws.NewClient(c, opt)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	if err != nil {
-		c.dialErr = loadFailReason(err, resp)
-		return false
-	}
-	c.conn = conn
-	if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
-		c.local = a.AddrPort()
-		c.local = netip.AddrPortFrom(c.local.Addr().Unmap(), c.local.Port())
-	}
-	return true
-}
-
-// loadFailReason names why a connection failed, in a few words that do not
-// depend on the connection (so that they can be counted).
-func loadFailReason(err error, resp *http.Response) string {
-	var ne net.Error
-	switch {
-	case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
-		return fmt.Sprintf("http %d", resp.StatusCode)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.EADDRINUSE):
-		return "no local port left (use more --source-addrs)"
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return "too many open files"
-	case errors.Is(err, context.Canceled):
-		return "interrupted"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "closed during the handshake"
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	}
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		s = s[i+2:]
-	}
-	return s
-}
-
-// loadCloseReason names how a connection ended: the close code and the
-// reason's words before any colon ("1008 too slow"), or "eof", "reset".
-func loadCloseReason(err error) string {
-	var ce *gws.CloseError
-	switch {
-	case errors.As(err, &ce):
-		reason, _, _ := strings.Cut(string(ce.Reason), ":")
-		return strings.TrimSpace(fmt.Sprintf("%d %s", ce.Code, reason))
-	case err == nil:
-		return "closed"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "eof, no close frame"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "reset, no close frame"
-	case errors.Is(err, net.ErrClosed):
-		return "closed by loadtest"
-	}
-	return "error: " + loadFailReason(err, nil)
 }
 
 // run opens the connections over the ramp, holds them for the window,
@@ -335,7 +210,7 @@ ramp:
 			}
 			dialing.Done()
 			if ok {
-				c.conn.ReadLoop()
+				c.readLoop()
 			}
 		}()
 	}
@@ -382,7 +257,7 @@ ramp:
 	for _, c := range open {
 		if !c.slow {
 			c.closedByUs = true
-			c.conn.WriteClose(1000, []byte("loadtest done"))
+			c.conn.close(ws.StatusNormalClosure, "loadtest done")
 		}
 	}
 	deadline := time.NewTimer(loadSlowDrain)
@@ -403,7 +278,7 @@ ramp:
 		case <-c.done:
 		default:
 			c.closedByUs = true
-			c.conn.WriteClose(1000, []byte("loadtest done"))
+			c.conn.close(ws.StatusNormalClosure, "loadtest done")
 		}
 	}
 	deadline.Reset(loadCloseWait)
@@ -416,7 +291,7 @@ ramp:
 	case <-all:
 	case <-deadline.C:
 		for _, c := range open {
-			c.conn.NetConn().Close()
+			c.conn.nc.Close()
 		}
 		<-all
 	}
