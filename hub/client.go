@@ -83,9 +83,11 @@ type client struct {
 // tick runs every checkEvery for every client. A ping unanswered for
 // PongTimeout cuts the client as too slow when data went before it (the
 // data is still unread), and closes it as gone when it was idle.
-// Otherwise, it pings a client whose data has gone unacknowledged for
-// ackDelay, or that has not been pinged for PingInterval.
-func (c *client) tick(now time.Time) {
+// Otherwise, it asks for a ping to a client whose data has gone
+// unacknowledged for ackDelay, or that has not been pinged for
+// PingInterval, and reports whether the caller must start c's writer
+// (drainNow or drain).
+func (c *client) tick(now time.Time) (start bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -102,10 +104,9 @@ func (c *client) tick(now time.Time) {
 		}
 	case !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay, now.Sub(c.lastPing) >= c.hub.cfg.PingInterval:
 		c.pingQueued = true
-		if c.claimLocked() {
-			go c.drain()
-		}
+		return c.claimLocked()
 	}
+	return false
 }
 
 // claimLocked makes the caller c's writer, unless one is running or c is
@@ -447,7 +448,9 @@ func (c *client) failed(err error) {
 // up to it, and the queue holds everything after it.
 func (c *client) start(last uint64, snap *arena.Snapshot) {
 	h := c.hub
-	out := &batch{c: c}
+	// The first write carries the first ping: whether a new client reads
+	// is known within PongTimeout, at no cost of a write.
+	out := &batch{c: c, ping: true}
 	out.add(frame(mustJSON(welcomeMsg{Type: "welcome", ClientID: c.id, Timestamp: h.cfg.Now().UTC(), Message: WelcomeText, Sequence: last})))
 	var ok bool
 	if c.resume {
@@ -470,6 +473,7 @@ func (c *client) start(last uint64, snap *arena.Snapshot) {
 type batch struct {
 	c      *client
 	frames [][]byte
+	ping   bool // the next write carries a ping
 }
 
 // replayBatch is how many frames of history go out in one write.
@@ -487,8 +491,8 @@ func (b *batch) flush() bool {
 	if len(b.frames) == 0 {
 		return true
 	}
-	ok := b.c.write(b.frames, false)
-	b.frames = b.frames[:0]
+	ok := b.c.write(b.frames, b.ping)
+	b.frames, b.ping = b.frames[:0], false
 	return ok
 }
 

@@ -242,3 +242,43 @@ func TestIdleClientWithoutPongsIsClosed(t *testing.T) {
 		t.Errorf("slow disconnects %d, want 0: an idle client is not slow", st.SlowDisconnects)
 	}
 }
+
+// The welcome carries the first ping; a burst is not pinged in its own
+// write but ackDelay after it, so the pongs stay out of the next burst's
+// way.
+func TestBurstIsPingedAfter(t *testing.T) {
+	h, srv := newTestHub(t, Config{})
+	c := mustDial(t, srv, "")
+	c.next(t) // welcome
+	// Written with the welcome, the ping is out before tick could have
+	// asked for one (ackDelay after the welcome).
+	h.mu.RLock()
+	for sc := range h.clients {
+		sc.mu.Lock()
+		if sc.pingN == 0 && time.Since(sc.unackedAt) < ackDelay {
+			t.Error("the welcome carried no ping")
+		}
+		sc.mu.Unlock()
+	}
+	h.mu.RUnlock()
+	select {
+	case <-c.pings:
+	case <-time.After(wait):
+		t.Fatal("no first ping")
+	}
+	sent := time.Now()
+	h.Publish(events(1, 5), nil)
+	for want := uint64(1); want <= 5; want++ {
+		if got := seqOf(t, c.next(t)); got != want {
+			t.Fatalf("got %d, want %d", got, want)
+		}
+	}
+	select {
+	case <-c.pings:
+		if d := time.Since(sent); d < ackDelay {
+			t.Errorf("the burst was pinged after %s, want at least %s", d, ackDelay)
+		}
+	case <-time.After(wait):
+		t.Fatal("the burst was never pinged")
+	}
+}
