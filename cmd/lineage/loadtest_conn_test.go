@@ -117,6 +117,26 @@ func readClientFrame(conn net.Conn) (ws.Frame, error) {
 	return f, nil
 }
 
+// clientFrames reads the client's frames until its end, as "op payload"
+// (and the read error, unless EOF); a close frame is answered with
+// answer, when not nil.
+func clientFrames(conn net.Conn, answer []byte) []string {
+	var seen []string
+	for {
+		f, err := readClientFrame(conn)
+		if err != nil {
+			if err != io.EOF {
+				seen = append(seen, err.Error())
+			}
+			return seen
+		}
+		seen = append(seen, fmt.Sprintf("%s %q", opName(f.Header.OpCode), f.Payload))
+		if f.Header.OpCode == ws.OpClose && answer != nil {
+			conn.Write(answer)
+		}
+	}
+}
+
 // chunkConn reads at most n bytes at a time: every frame longer than n
 // arrives in pieces.
 type chunkConn struct {
@@ -150,18 +170,7 @@ func TestLoadConnSplitReads(t *testing.T) {
 	got := make(chan []string, 1)
 	url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
 		conn.Write(stream)
-		var seen []string
-		for {
-			f, err := readClientFrame(conn)
-			if err != nil {
-				if err != io.EOF {
-					seen = append(seen, err.Error())
-				}
-				break
-			}
-			seen = append(seen, fmt.Sprintf("%s %q", opName(f.Header.OpCode), f.Payload))
-		}
-		got <- seen
+		got <- clientFrames(conn, nil)
 	})
 	c := newTestLoadClient(t, url)
 	mustDial(t, c)
@@ -287,21 +296,7 @@ func TestLoadConnClosedByRun(t *testing.T) {
 		got := make(chan []string, 1)
 		url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
 			conn.Write(welcome)
-			var seen []string
-			for {
-				f, err := readClientFrame(conn)
-				if err != nil {
-					if err != io.EOF {
-						seen = append(seen, err.Error())
-					}
-					break
-				}
-				seen = append(seen, fmt.Sprintf("%s %q", opName(f.Header.OpCode), f.Payload))
-				if f.Header.OpCode == ws.OpClose {
-					conn.Write(answer)
-				}
-			}
-			got <- seen
+			got <- clientFrames(conn, answer)
 		})
 		c := newTestLoadClient(t, url)
 		mustDial(t, c)
