@@ -137,6 +137,21 @@ func clientFrames(conn net.Conn, answer []byte) []string {
 	}
 }
 
+// scriptedLoadClient dials a load client to a server that writes stream,
+// then reads the client's frames (answering a close frame with answer,
+// when not nil) and sends them on got once the client has ended.
+func scriptedLoadClient(t *testing.T, stream, answer []byte) (c *loadClient, got chan []string) {
+	t.Helper()
+	got = make(chan []string, 1)
+	url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
+		conn.Write(stream)
+		got <- clientFrames(conn, answer)
+	})
+	c = newTestLoadClient(t, url)
+	mustDial(t, c)
+	return c, got
+}
+
 // chunkConn reads at most n bytes at a time: every frame longer than n
 // arrives in pieces.
 type chunkConn struct {
@@ -167,13 +182,7 @@ func TestLoadConnSplitReads(t *testing.T) {
 	stream = append(stream, closeFrameOf(t, 1000, "bye")...)
 	frames := 2 + 30 + 1 + 1
 
-	got := make(chan []string, 1)
-	url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
-		conn.Write(stream)
-		got <- clientFrames(conn, nil)
-	})
-	c := newTestLoadClient(t, url)
-	mustDial(t, c)
+	c, got := scriptedLoadClient(t, stream, nil)
 	cc := &chunkConn{Conn: c.conn.nc, n: 7}
 	c.conn.nc = cc
 	c.readLoop()
@@ -293,13 +302,7 @@ func TestLoadConnEndings(t *testing.T) {
 func TestLoadConnClosedByRun(t *testing.T) {
 	welcome, answer := textFrame(t, welcomeMsg(1)), closeFrameOf(t, 1000, "")
 	t.Run("close frame", func(t *testing.T) {
-		got := make(chan []string, 1)
-		url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
-			conn.Write(welcome)
-			got <- clientFrames(conn, answer)
-		})
-		c := newTestLoadClient(t, url)
-		mustDial(t, c)
+		c, got := scriptedLoadClient(t, welcome, answer)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
