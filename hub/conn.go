@@ -11,9 +11,9 @@ import (
 // A connection's life after the upgrade. Its reader — the hub's poller,
 // or readLoop where the poller cannot read it — hands what arrives to
 // received, which parses it into frames and calls the wsframe.Handler
-// methods below; one reader per connection, so they need no lock of their own.
-// close sends a close frame through the writer and lingers for the
-// client's answer; end forgets the connection.
+// methods below; there is one reader per connection, so they need no lock
+// of their own. close sends a close frame through the writer and lingers
+// for the client's answer; end forgets the connection.
 
 // received takes bytes read from c's socket.
 func (c *client) received(b []byte) {
