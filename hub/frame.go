@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/lineage-arena/lineage/internal/wsframe"
 )
 
 // The hub writes its frames itself, already framed: an event is framed
@@ -67,13 +70,7 @@ func controlFrame(op byte, payload []byte) []byte {
 // closeFrame returns a close frame with code and reason, the reason cut to
 // fit a control frame's 125 bytes (at a rune boundary).
 func closeFrame(code uint16, reason string) []byte {
-	for len(reason) > 123 {
-		_, size := utf8.DecodeLastRuneInString(reason)
-		reason = reason[:len(reason)-size]
-	}
-	f := append(make([]byte, 0, 4+len(reason)), finBit|opClose, byte(2+len(reason)), 0, 0)
-	binary.BigEndian.PutUint16(f[2:], code)
-	return append(f, reason...)
+	return controlFrame(opClose, wsframe.CloseBody(ws.StatusCode(code), reason))
 }
 
 // writeFrames writes frames to conn in one call: writev(2) on a TCP

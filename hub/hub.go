@@ -535,17 +535,19 @@ func (h *Hub) Close(wait time.Duration) error {
 	h.mu.Unlock()
 	close(h.stop)
 	h.pinger.Wait()
+	// After what is queued: every event published reaches a client that
+	// keeps up before its close frame does (a writer closes once its
+	// queue is written and the hub is shutting down).
+	var idle []*client
 	for _, c := range clients {
-		// After what is queued: every event published reaches a client
-		// that keeps up before its close frame does.
 		c.mu.Lock()
 		c.shutdown = true
-		own := c.claimLocked()
-		c.mu.Unlock()
-		if own {
-			go c.drain()
+		if c.claimLocked() {
+			idle = append(idle, c)
 		}
+		c.mu.Unlock()
 	}
+	h.writeAll(idle)
 	done := make(chan struct{})
 	go func() {
 		h.live.Wait()

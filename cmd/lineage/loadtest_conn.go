@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -184,13 +182,13 @@ func (lc *loadConn) pong(payload []byte) {
 	lc.wmu.Lock()
 	defer lc.wmu.Unlock()
 	if !lc.closeSent {
-		lc.writeLocked(ws.OpPong, payload, nil)
+		lc.writeLocked(ws.OpPong, payload)
 	}
 }
 
 // close writes a close frame with code (none when 0) and reason (cut to
-// fit, at a rune boundary), once; later calls do nothing. It waits for the write, for at most
-// loadCloseWait.
+// fit, at a rune boundary), once; later calls do nothing. It waits for
+// the write, for at most loadCloseWait.
 func (lc *loadConn) close(code ws.StatusCode, reason string) {
 	lc.wmu.Lock()
 	defer lc.wmu.Unlock()
@@ -198,32 +196,19 @@ func (lc *loadConn) close(code ws.StatusCode, reason string) {
 		return
 	}
 	lc.closeSent = true
-	var head [2]byte
-	body := head[:0]
-	if code != 0 {
-		binary.BigEndian.PutUint16(head[:], uint16(code))
-		body = head[:]
-		for len(reason) > 125-2 {
-			_, size := utf8.DecodeLastRuneInString(reason)
-			reason = reason[:len(reason)-size]
-		}
-	} else {
-		reason = ""
-	}
 	lc.nc.SetWriteDeadline(time.Now().Add(loadCloseWait))
-	lc.writeLocked(ws.OpClose, body, []byte(reason))
+	lc.writeLocked(ws.OpClose, wsframe.CloseBody(code, reason))
 }
 
-// writeLocked writes a masked control frame whose payload is a then b
-// (125 bytes at most together), in one write; wmu is held. A failed write
-// is not reported: the read loop sees the connection's end.
-func (lc *loadConn) writeLocked(op ws.OpCode, a, b []byte) {
-	n := len(a) + len(b)
-	f := lc.wbuf[:2+4+n]
-	f[0], f[1] = 0x80|byte(op), 0x80|byte(n)
+// writeLocked writes a masked control frame carrying payload (125 bytes
+// at most), in one write; wmu is held. A failed write is not reported:
+// the read loop sees the connection's end.
+func (lc *loadConn) writeLocked(op ws.OpCode, payload []byte) {
+	f := lc.wbuf[:2+4+len(payload)]
+	f[0], f[1] = 0x80|byte(op), 0x80|byte(len(payload))
 	mask := ws.NewMask()
 	copy(f[2:6], mask[:])
-	copy(f[6+copy(f[6:], a):], b)
+	copy(f[6:], payload)
 	ws.Cipher(f[6:], mask, 0)
 	lc.nc.Write(f)
 }

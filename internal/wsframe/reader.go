@@ -4,7 +4,8 @@
 // clients with it (masked frames, from an epoll loop), and the load
 // generator the server (unmasked frames). The protocol's rules — masking,
 // reserved bits and opcodes, control frame limits, fragmentation, close
-// codes, UTF-8 — are checked with gobwas/ws.
+// codes, UTF-8 — are checked with gobwas/ws. CloseBody makes the close
+// payload both of them write.
 package wsframe
 
 import (
@@ -190,4 +191,18 @@ func deliver(h Handler, op ws.OpCode, msg []byte) *ProtocolError {
 	}
 	h.Message(op, msg)
 	return nil
+}
+
+// CloseBody returns the payload of a close frame with code and reason,
+// the reason cut at a rune boundary so that the payload fits a control
+// frame (125 bytes); empty when code is 0 (a close without a code).
+func CloseBody(code ws.StatusCode, reason string) []byte {
+	if code == 0 {
+		return nil
+	}
+	for len(reason) > ws.MaxControlFramePayloadSize-2 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	return ws.NewCloseFrameBody(code, reason)
 }

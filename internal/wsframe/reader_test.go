@@ -200,3 +200,20 @@ func TestClientSide(t *testing.T) {
 		t.Fatalf("a masked frame from the server: %v, want 1002", err)
 	}
 }
+
+// A close payload fits a control frame, its reason cut between runes, and
+// is read back as it was meant.
+func TestCloseBody(t *testing.T) {
+	if b := CloseBody(0, "ignored"); len(b) != 0 {
+		t.Errorf("no code: %q, want an empty payload", b)
+	}
+	long := strings.Repeat("é", 100) // 200 bytes
+	b := CloseBody(ws.StatusPolicyViolation, long)
+	if len(b) > ws.MaxControlFramePayloadSize {
+		t.Fatalf("payload of %d bytes", len(b))
+	}
+	code, reason := ws.ParseCloseFrameData(b)
+	if code != ws.StatusPolicyViolation || reason != strings.Repeat("é", 61) {
+		t.Errorf("read back %d %q", code, reason)
+	}
+}
