@@ -14,7 +14,6 @@ package web_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -237,27 +235,20 @@ func (e *engine) shutdown() {
 	}
 }
 
-// listen listens on addr; the address of a server just closed may take a
-// moment to be free again.
+// listen listens on addr. A server just closed on the same address leaves
+// no listener behind (httptest.Server.Close closes it before returning),
+// and Go sets SO_REUSEADDR, so its connections in TIME_WAIT do not hold
+// the address.
 func listen(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	for range 50 {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			return ln
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			t.Fatal(err)
-		}
-		// A bounded retry while the kernel releases the address, not a
-		// wait for something the test controls.
-		time.Sleep(100 * time.Millisecond)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s stayed in use", addr)
-	return nil
+	return ln
 }
 
 // browserLog collects what the page says that a user would call an error.
@@ -439,6 +430,10 @@ func compareTable(t *testing.T, ctx context.Context, base, when string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The page's sequence moves with the welcome, before the snapshot
+	// after it is applied: wait for the table to have every agent.
+	waitFor(t, ctx, 10*time.Second, when+": the table has every agent",
+		fmt.Sprintf(`document.querySelectorAll('#agents tbody tr').length === %d`, len(api)))
 	page := eval[[]row](t, ctx, tableRows)
 	key := func(r row) string { return r.ID }
 	slices.SortFunc(api, func(a, b row) int { return strings.Compare(key(a), key(b)) })
