@@ -181,15 +181,11 @@ func clientArgs(addr string, n int, o runOpts) []string {
 func idleRun(c config, writer string, o runOpts) (r idleResult, err error) {
 	r.Config, r.N = c, o.n
 	r.Config.Writer = writer
-	srv, err := startProc("server", serverArgs(c, writer, o)...)
+	srv, addr, err := startServer(c, writer, o)
 	if err != nil {
 		return r, err
 	}
 	defer srv.stop()
-	addr, err := srv.expect("LISTEN ", 30*time.Second)
-	if err != nil {
-		return r, err
-	}
 	base := "http://" + addr
 	if err = getJSON(base+"/mem", &r.Before); err != nil {
 		return r, err
@@ -197,29 +193,12 @@ func idleRun(c config, writer string, o runOpts) (r idleResult, err error) {
 	if r.KBefore, err = kernelSnapshot(); err != nil {
 		return r, err
 	}
-	cli, err := startProc("client", clientArgs(addr, o.n, o)...)
+	cli, _, ready, err := connectClients(addr, o.n, o)
 	if err != nil {
 		return r, err
 	}
 	defer cli.stop()
-	if _, err = cli.expect("CONTROL ", 30*time.Second); err != nil {
-		return r, err
-	}
-	ready, err := cli.expect("READY ", 3*time.Minute)
-	if err != nil {
-		return r, err
-	}
 	r.DialSecs = ready
-	if !strings.Contains(ready, "failed=0") {
-		return r, fmt.Errorf("client: %s", ready)
-	}
-	var w map[string]int
-	if err = getJSON(fmt.Sprintf("%s/wait?n=%d&timeout=60s", base, o.n), &w); err != nil {
-		return r, err
-	}
-	if w["conns"] != o.n {
-		return r, fmt.Errorf("server registered %d of %d connections", w["conns"], o.n)
-	}
 	if err = getJSON(base+"/mem", &r.After); err != nil {
 		return r, err
 	}
@@ -241,43 +220,68 @@ func idleRun(c config, writer string, o runOpts) (r idleResult, err error) {
 	return r, nil
 }
 
+// startServer starts a server process and returns its address.
+func startServer(c config, writer string, o runOpts) (*proc, string, error) {
+	srv, err := startProc("server", serverArgs(c, writer, o)...)
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := srv.expect("LISTEN ", 30*time.Second)
+	if err != nil {
+		srv.stop()
+		return nil, "", err
+	}
+	return srv, addr, nil
+}
+
+// connectClients starts a client process opening n connections to the
+// server at addr, and returns once all n are open and the server has
+// registered them: the process, its control address and its READY line.
+func connectClients(addr string, n int, o runOpts) (cli *proc, ctl, ready string, err error) {
+	cli, err = startProc("client", clientArgs(addr, n, o)...)
+	if err != nil {
+		return nil, "", "", err
+	}
+	defer func() {
+		if err != nil {
+			cli.stop()
+		}
+	}()
+	if ctl, err = cli.expect("CONTROL ", 30*time.Second); err != nil {
+		return
+	}
+	if ready, err = cli.expect("READY ", 3*time.Minute); err != nil {
+		return
+	}
+	if !strings.Contains(ready, "failed=0") {
+		err = fmt.Errorf("client: %s", ready)
+		return
+	}
+	var w map[string]int
+	if err = getJSON(fmt.Sprintf("http://%s/wait?n=%d&timeout=60s", addr, n), &w); err != nil {
+		return
+	}
+	if w["conns"] != n {
+		err = fmt.Errorf("server registered %d of %d connections", w["conns"], n)
+	}
+	return cli, ctl, ready, err
+}
+
 // bcastRun connects o.bn clients and has the server broadcast for o.dur.
 func bcastRun(c config, o runOpts) (r bcastResult, err error) {
 	r.Config, r.N = c, o.bn
-	srv, err := startProc("server", serverArgs(c, c.Writer, o)...)
+	srv, addr, err := startServer(c, c.Writer, o)
 	if err != nil {
 		return r, err
 	}
 	defer srv.stop()
-	addr, err := srv.expect("LISTEN ", 30*time.Second)
-	if err != nil {
-		return r, err
-	}
 	base := "http://" + addr
-	cli, err := startProc("client", clientArgs(addr, o.bn, o)...)
+	cli, ctl, _, err := connectClients(addr, o.bn, o)
 	if err != nil {
 		return r, err
 	}
 	defer cli.stop()
-	ctl, err := cli.expect("CONTROL ", 30*time.Second)
-	if err != nil {
-		return r, err
-	}
 	cbase := "http://" + ctl
-	ready, err := cli.expect("READY ", 3*time.Minute)
-	if err != nil {
-		return r, err
-	}
-	if !strings.Contains(ready, "failed=0") {
-		return r, fmt.Errorf("client: %s", ready)
-	}
-	var w map[string]int
-	if err = getJSON(fmt.Sprintf("%s/wait?n=%d&timeout=60s", base, o.bn), &w); err != nil {
-		return r, err
-	}
-	if w["conns"] != o.bn {
-		return r, fmt.Errorf("server registered %d of %d connections", w["conns"], o.bn)
-	}
 	var c0, c1 countReport
 	if err = getJSON(cbase+"/count", &c0); err != nil {
 		return r, err
