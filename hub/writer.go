@@ -16,11 +16,16 @@ import (
 // socket as long as the write deadline lets it.
 func (c *client) drain() {
 	for {
-		batch, ping, ok := c.take()
+		now := c.hub.cfg.Now()
+		frames, ok := c.take(now)
 		if !ok {
 			return
 		}
-		if !c.write(batch, ping) {
+		if len(frames) == 0 {
+			continue
+		}
+		msgs, payload := countText(frames)
+		if !c.writeWait(frames, msgs, payload, now) {
 			c.release()
 			return
 		}
@@ -33,19 +38,15 @@ func (c *client) drain() {
 // goroutine of its own (drain) to wait with the rest.
 func (c *client) drainNow() {
 	for {
-		batch, ping, ok := c.take()
-		if !ok {
-			return
-		}
 		now := c.hub.cfg.Now()
-		frames, msgs, payload, ok := c.prepare(batch, ping, now)
+		frames, ok := c.take(now)
 		if !ok {
-			c.release()
 			return
 		}
 		if len(frames) == 0 {
 			continue
 		}
+		msgs, payload := countText(frames)
 		n, err := tryWritev(c.rc, frames)
 		if err != nil {
 			c.failed(err)
@@ -80,18 +81,20 @@ func consume(frames [][]byte, n int) [][]byte {
 	return frames
 }
 
-// take takes what c's writer is to write next: the queue, and whether a
-// ping is asked for. When there is nothing, or c is gone, it ends the
-// writer's turn and reports false; once the hub is shutting down and the
-// queue is written, it closes the connection.
-func (c *client) take() (batch [][]byte, ping, ok bool) {
+// take takes what c's writer is to write next, at now: the queue, with
+// the ping that is due or asked for (see pingLocked), under one
+// acquisition of c's lock. When there is nothing, or c is gone, it ends
+// the writer's turn and reports false; once the hub is shutting down and
+// the queue is written, it closes the connection. It may report true with
+// no frames: a ping asked for while another is out is not sent.
+func (c *client) take(now time.Time) (frames [][]byte, ok bool) {
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
 		c.release()
-		return nil, false, false
+		return nil, false
 	}
-	batch, ping = c.queue, c.pingQueued
+	batch, ping := c.queue, c.pingQueued
 	c.queue, c.pingQueued = nil, false
 	if len(batch) == 0 && !ping {
 		c.draining = false
@@ -100,10 +103,11 @@ func (c *client) take() (batch [][]byte, ping, ok bool) {
 		if shutdown {
 			c.close(1001, "server shutting down")
 		}
-		return nil, false, false
+		return nil, false
 	}
+	frames = c.pingLocked(batch, ping, now)
 	c.mu.Unlock()
-	return batch, ping, true
+	return frames, true
 }
 
 // release ends the writer's turn; a close frame left for it goes out
@@ -122,46 +126,36 @@ func (c *client) release() {
 }
 
 // write sends frames in one writev(2), with a ping after them when one
-// is due (or forced), and reports whether the client is still there. Only
-// c's writer calls write; it may use frames' spare capacity. See prepare
-// and writeWait.
+// is due (or forced), and reports whether the client is still there:
+// nothing is written to a client that is gone, for after its close frame
+// a write would fail and reset a connection that is closing gracefully.
+// Only c's writer calls write; it may use frames' spare capacity.
 func (c *client) write(frames [][]byte, forcePing bool) bool {
 	now := c.hub.cfg.Now()
-	frames, msgs, payload, ok := c.prepare(frames, forcePing, now)
-	if !ok {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
 		return false
 	}
+	frames = c.pingLocked(frames, forcePing, now)
+	c.mu.Unlock()
 	if len(frames) == 0 {
 		return true
 	}
+	msgs, payload := countText(frames)
 	return c.writeWait(frames, msgs, payload, now)
 }
 
-// prepare adds to frames the ping that is due (or forced), and counts the
-// messages among them and their payload bytes; ok is false when c is
-// gone: nothing is written to it, for after its close frame a write would
-// fail and reset a connection that is closing gracefully. A ping rides
-// with data only when data written before has waited ackDelay
-// unacknowledged: a steady stream carries one ping per ackDelay in its
-// own writes. Data that comes in bursts is pinged by tick, ackDelay after
-// the burst, so the pongs do not compete with the next burst's writes
-// (for the clients' CPU and the hub's).
-func (c *client) prepare(frames [][]byte, forcePing bool, now time.Time) (out [][]byte, msgs, payload int, ok bool) {
-	// Messages are the text frames; pongs to the client's pings are not.
+// pingLocked returns frames with the ping that is due (or forced) after
+// them; c.mu is held. A ping rides with data only when data written
+// before has waited ackDelay unacknowledged: a steady stream carries one
+// ping per ackDelay in its own writes. Data that comes in bursts is
+// pinged by tick, ackDelay after the burst, so the pongs do not compete
+// with the next burst's writes (for the clients' CPU and the hub's). A
+// ping is marked out before it is written: its pong may come back before
+// the write returns.
+func (c *client) pingLocked(frames [][]byte, forcePing bool, now time.Time) [][]byte {
 	data := len(frames)
-	for _, f := range frames {
-		if f[0]&0x0f == opText {
-			msgs++
-			payload += payloadLen(f)
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gone {
-		return nil, 0, 0, false
-	}
-	// A ping is marked out before it is written: its pong may come back
-	// before the write returns.
 	due := !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
 	if c.pingAt.IsZero() && (forcePing || data > 0 && due) {
 		c.pingN++
@@ -172,7 +166,19 @@ func (c *client) prepare(frames [][]byte, forcePing bool, now time.Time) (out []
 	} else if data > 0 && c.unackedAt.IsZero() {
 		c.unackedAt = now
 	}
-	return frames, msgs, payload, true
+	return frames
+}
+
+// countText counts the messages among frames — the text frames; pings
+// and pongs are not messages — and their payload bytes.
+func countText(frames [][]byte) (msgs, payload int) {
+	for _, f := range frames {
+		if f[0]&0x0f == opText {
+			msgs++
+			payload += payloadLen(f)
+		}
+	}
+	return msgs, payload
 }
 
 // writeWait writes frames (msgs messages, payload bytes), waiting for the
