@@ -205,6 +205,37 @@ func TestPromtool(t *testing.T) {
 		}
 	}
 	t.Run("check config", func(t *testing.T) { run(t, nil, "check", "config", "prometheus.yml") })
+	// Its comment says to lower the interval to match a shorter tick: the
+	// config must stay valid when one does exactly that.
+	t.Run("check config with a lowered interval", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(monitoring, "prometheus.yml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "scrape_interval: 1s for --tick-interval 1s") {
+			t.Fatal("prometheus.yml no longer gives the advice this test follows")
+		}
+		for _, interval := range []string{"1s", "2s", "500ms"} {
+			lowered := strings.Replace(string(b), "  scrape_interval: 5s\n", "  scrape_interval: "+interval+"\n", 1)
+			if lowered == string(b) {
+				t.Fatal("prometheus.yml has no global scrape_interval: 5s line to lower")
+			}
+			dir := t.TempDir()
+			rules, err := os.ReadFile(filepath.Join(monitoring, "alerts.yml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, data := range map[string][]byte{"prometheus.yml": []byte(lowered), "alerts.yml": rules} {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := exec.CommandContext(t.Context(), promtool, "check", "config", filepath.Join(dir, "prometheus.yml")).CombinedOutput()
+			if err != nil {
+				t.Errorf("scrape_interval %s: promtool check config: %v\n%s", interval, err, out)
+			}
+		}
+	})
 	t.Run("check rules", func(t *testing.T) { run(t, nil, "check", "rules", "alerts.yml") })
 	t.Run("test rules", func(t *testing.T) { run(t, nil, "test", "rules", "alerts_test.yml") })
 	t.Run("check metrics", func(t *testing.T) {
