@@ -76,7 +76,10 @@ type SymbolStats struct {
 }
 
 // CacheHitRate is the percentage (0–100) of symbol lookups answered from a
-// cache, over all providers; 0 before the first lookup.
+// cache, over all providers; 100 before the first lookup, when none has
+// missed (the convention of RequestSuccessRate: no traffic is not a 0 %
+// rate, and an alert on a low rate must not fire on a feed that fetches
+// nothing).
 func (s LiveStats) CacheHitRate() float64 {
 	var hits, all uint64
 	for _, p := range s.Providers {
@@ -84,7 +87,7 @@ func (s LiveStats) CacheHitRate() float64 {
 		all += p.CacheHits + p.CacheMisses
 	}
 	if all == 0 {
-		return 0
+		return 100
 	}
 	return 100 * float64(hits) / float64(all)
 }

@@ -36,8 +36,8 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 
 func newDescs() descs {
 	return descs{
-		cacheHitRate:       newDesc("lineage_cache_hit_rate", "Market-data cache hit rate since start, percent (0-100): symbol lookups answered fresh from a provider's cache over all lookups; 0 before the first lookup."),
-		requestSuccessRate: newDesc("lineage_request_success_rate", "Market-data request success rate since start, percent (0-100): HTTP requests to price providers that succeeded over all requests; 100 before the first request."),
+		cacheHitRate:       newDesc("lineage_cache_hit_rate", "Market-data cache hit rate since start, percent (0-100): symbol lookups answered fresh from a provider's cache over all lookups; 100 before the first lookup (none has missed), as on a sim or replay feed."),
+		requestSuccessRate: newDesc("lineage_request_success_rate", "Market-data request success rate since start, percent (0-100): HTTP requests to price providers that succeeded over all requests; 100 before the first request (none has failed), as on a sim or replay feed."),
 		apiErrors:          newDesc("lineage_api_errors_total", "Market-data API errors over all providers and reasons: failed requests and calls refused without a request."),
 		apiDuration:        newDesc("lineage_api_request_duration_seconds", "Duration of HTTP requests to market-data providers, failed ones included, over all providers."),
 		agentCapital:       newDesc("lineage_agent_capital", "Agent equity at mark in USD (cash plus position value); living agents only, at most the agent-label bound, highest first.", "agent"),

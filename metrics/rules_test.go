@@ -112,6 +112,30 @@ func TestSeedMeanings(t *testing.T) {
 	}
 }
 
+// TestRatesWithoutTraffic: on a sim or replay feed nothing is fetched, so
+// the since-start rates have no lookup and no request behind them. They
+// must not read as a broken cache or a failing provider (0 %): the seed's
+// own alerts, lineage_cache_hit_rate < 90 and a low
+// lineage_request_success_rate, must stay quiet there.
+func TestRatesWithoutTraffic(t *testing.T) {
+	for name, st := range map[string]feed.LiveStats{
+		"sim":                 {},
+		"live before lookups": {Providers: []feed.ProviderStats{{Name: "coingecko"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := simFixture()
+			live := name != "sim"
+			src.Feed = func() (feed.LiveStats, bool) { return st, live }
+			fams := mustGather(t, metrics.NewRegistry(src))
+			for _, n := range []string{"lineage_cache_hit_rate", "lineage_request_success_rate"} {
+				if got := value(t, fams[n]); got != 100 {
+					t.Errorf("%s = %v with no traffic, want 100 (nothing missed or failed)", n, got)
+				}
+			}
+		})
+	}
+}
+
 var (
 	nameRE = regexp.MustCompile(`^lineage_[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 	// units are the base-unit suffixes a name may carry; a name mentioning

@@ -46,10 +46,13 @@ type Sources struct {
 	// Feed returns the live feed's counters, and false when the feed is
 	// not live (sim or replay). Nil means not live. Without a live feed
 	// nothing is fetched, so the market-data families report no traffic:
-	// lineage_api_errors_total 0, lineage_cache_hit_rate 0 (no lookup was
-	// a hit), lineage_request_success_rate 100 (no request failed), an
+	// lineage_api_errors_total 0, lineage_cache_hit_rate 100 (no lookup
+	// missed), lineage_request_success_rate 100 (no request failed), an
 	// empty latency histogram, and no per-provider series. These are the
-	// conventions of feed.LiveStats' own methods before the first request.
+	// conventions of feed.LiveStats' own methods before the first request:
+	// a rate with nothing behind it is not 0 %, and an alert such as
+	// lineage_cache_hit_rate < 90 must not fire on a feed that fetches
+	// nothing.
 	Feed func() (feed.LiveStats, bool)
 	// Log returns the event log's counters; nil leaves the event log
 	// families out.
