@@ -3,6 +3,7 @@ package metrics
 import (
 	"cmp"
 	"slices"
+	"strconv"
 
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/market"
@@ -18,6 +19,12 @@ var (
 	causes   = []arena.Cause{arena.CauseBankrupt, arena.CauseDrawdown, arena.CauseScars}
 )
 
+// capitalThresholds are the fixed amounts, in USD, of the below label of
+// lineage_agents_below_capital: for each strategy and each amount, the
+// living agents whose equity is strictly below it. 50,000 is the
+// LineageAgentCapitalLow alert's; 100,000 is the default founding capital.
+var capitalThresholds = []int64{1_000, 10_000, 25_000, 50_000, 100_000}
+
 // strategyTotals aggregate every agent ever of one strategy.
 type strategyTotals struct {
 	name                        string
@@ -25,6 +32,7 @@ type strategyTotals struct {
 	deaths                      map[arena.Cause]int
 	spawns, trades, wins, scars int
 	capital                     market.Money // living agents only
+	below                       []int        // living agents under each of capitalThresholds
 }
 
 func (c *collector) collectArena(ch chan<- prometheus.Metric, snap *arena.Snapshot) {
@@ -68,11 +76,18 @@ func (c *collector) collectArena(ch chan<- prometheus.Metric, snap *arena.Snapsh
 		ch <- counter(c.d.winningTrades, float64(s.wins), s.name)
 		ch <- counter(c.d.scars, float64(s.scars), s.name)
 		ch <- gauge(c.d.strategyCapital, s.capital.Float64(), s.name)
+		for i, usd := range capitalThresholds {
+			ch <- gauge(c.d.agentsBelow, float64(s.below[i]), s.name, strconv.FormatInt(usd, 10))
+		}
 	}
 }
 
 // labelled picks the agents that get per-agent series: living ones only,
-// at most max, highest equity first (ties by ID, so the choice is stable).
+// at most max of them, from both ends of the ranking by equity — the
+// ⌈max/2⌉ poorest, who are nearest to death and whom the low-capital alert
+// and the graveyard watch are for, and the ⌊max/2⌋ richest, whom the
+// leaderboard shows (ties by ID, so the choice is stable). With max or
+// fewer living agents every one is labelled. Returned richest first.
 func labelled(agents []arena.AgentState, max int) []*arena.AgentState {
 	if max <= 0 {
 		return nil
@@ -89,7 +104,23 @@ func labelled(agents []arena.AgentState, max int) []*arena.AgentState {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return living[:min(max, len(living))]
+	if len(living) <= max {
+		return living
+	}
+	rich := max / 2
+	poor := max - rich
+	return append(living[:rich:rich], living[len(living)-poor:]...)
+}
+
+// living adds a living agent's equity to the strategy's sum and to the
+// counts below each threshold.
+func (s *strategyTotals) living(capital market.Money) {
+	s.capital += capital
+	for i, usd := range capitalThresholds {
+		if capital < market.USD(usd) {
+			s.below[i]++
+		}
+	}
 }
 
 func alive(a *arena.AgentState) bool {
@@ -119,7 +150,7 @@ func byStrategy(agents []arena.AgentState) []*strategyTotals {
 		a := &agents[i]
 		s := idx[a.Strategy]
 		if s == nil {
-			s = &strategyTotals{name: a.Strategy, deaths: map[arena.Cause]int{}}
+			s = &strategyTotals{name: a.Strategy, deaths: map[arena.Cause]int{}, below: make([]int, len(capitalThresholds))}
 			idx[a.Strategy] = s
 			out = append(out, s)
 		}
@@ -131,10 +162,10 @@ func byStrategy(agents []arena.AgentState) []*strategyTotals {
 			}
 		case a.Status == arena.StatusActive:
 			s.byStatus[0]++
-			s.capital += a.Capital
+			s.living(a.Capital)
 		default:
 			s.byStatus[1]++
-			s.capital += a.Capital
+			s.living(a.Capital)
 		}
 		if a.Parent != "" {
 			s.spawns++

@@ -15,7 +15,7 @@ type descs struct {
 	// Arena and strategies.
 	ticks, agentTicks, eventSequence                     *prometheus.Desc
 	agents, deaths, spawns, trades, winningTrades, scars *prometheus.Desc
-	strategyCapital                                      *prometheus.Desc
+	strategyCapital, agentsBelow                         *prometheus.Desc
 
 	// Market data: prices from the arena, traffic from the live feed.
 	marketPrice, marketStale, marketLastTick              *prometheus.Desc
@@ -40,7 +40,7 @@ func newDescs() descs {
 		requestSuccessRate: newDesc("lineage_request_success_rate", "Market-data request success rate since start, percent (0-100): HTTP requests to price providers that succeeded over all requests; 100 before the first request (none has failed), as on a sim or replay feed."),
 		apiErrors:          newDesc("lineage_api_errors_total", "Market-data API errors over all providers and reasons: failed requests and calls refused without a request."),
 		apiDuration:        newDesc("lineage_api_request_duration_seconds", "Duration of HTTP requests to market-data providers, failed ones included, over all providers."),
-		agentCapital:       newDesc("lineage_agent_capital", "Agent equity at mark in USD (cash plus position value); living agents only, at most the agent-label bound, highest first.", "agent"),
+		agentCapital:       newDesc("lineage_agent_capital", "Agent equity at mark in USD (cash plus position value); living agents only, at most the agent-label bound: the poorest half and the richest half.", "agent"),
 		agentTrades:        newDesc("lineage_agent_trades_total", "Trades the agent has closed.", "agent"),
 		agentWinRate:       newDesc("lineage_agent_win_rate", "Agent win rate as a fraction (0-1): winning closed trades over closed trades.", "agent"),
 		agentScars:         newDesc("lineage_agent_scars_total", "Permanent scars the agent carries.", "agent"),
@@ -61,6 +61,7 @@ func newDescs() descs {
 		winningTrades:   newDesc("lineage_winning_trades_total", "Closed trades with a positive net result (fees included), by strategy, living and dead agents.", "strategy"),
 		scars:           newDesc("lineage_scars_total", "Permanent scars taken by the strategy's agents, living and dead.", "strategy"),
 		strategyCapital: newDesc("lineage_strategy_capital_usd", "Equity at mark in USD summed over the strategy's living agents.", "strategy"),
+		agentsBelow:     newDesc("lineage_agents_below_capital", "Living agents of the strategy whose equity at mark is strictly below the below label's amount in USD (1000, 10000, 25000, 50000, 100000), labelled or not.", "strategy", "below"),
 
 		marketPrice:         newDesc("lineage_market_price_usd", "Latest price the arena has for the symbol, in USD (quote currency).", "symbol"),
 		marketStale:         newDesc("lineage_market_price_stale", "1 when the symbol's latest price was served stale from a cache, 0 when it was fresh.", "symbol"),
@@ -100,7 +101,7 @@ func (x *descs) all() []*prometheus.Desc {
 		x.rounds, x.agentWins, x.agentFinalCapital,
 		x.activeConnections, x.messagesBroadcast, x.uptime,
 		x.ticks, x.agentTicks, x.eventSequence,
-		x.agents, x.deaths, x.spawns, x.trades, x.winningTrades, x.scars, x.strategyCapital,
+		x.agents, x.deaths, x.spawns, x.trades, x.winningTrades, x.scars, x.strategyCapital, x.agentsBelow,
 		x.marketPrice, x.marketStale, x.marketLastTick,
 		x.marketRequests, x.marketFailures, x.marketErrors,
 		x.marketCacheRequests, x.marketCacheHits, x.marketStaleServ,

@@ -154,7 +154,8 @@ func fixtureHub() hub.Stats {
 }
 
 // fixture is a server with every source: a live feed, a log and a hub,
-// three labelled agents out of four living ones.
+// three labelled agents (the richest, the two poorest) out of four living
+// ones.
 func fixture() metrics.Sources {
 	snap := fixtureSnapshot()
 	return metrics.Sources{

@@ -175,7 +175,7 @@ func TestDashboard(t *testing.T) {
 	}
 	joined := strings.Join(exprs, "\n")
 	for _, want := range []string{
-		"lineage_agent_capital", "lineage_strategy_capital_usd", "lineage_agent_deaths_total",
+		"lineage_agent_capital", "lineage_strategy_capital_usd", "lineage_agents_below_capital", "lineage_agent_deaths_total",
 		"lineage_agent_spawns_total", "lineage_market_price_usd", "lineage_market_last_tick_timestamp_seconds",
 		"lineage_market_price_stale", "lineage_market_request_errors_total", "lineage_cache_hit_rate",
 		"lineage_active_connections", "lineage_messages_broadcast_total", "lineage_websocket_slow_disconnects_total",

@@ -29,8 +29,9 @@ func TestRealPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
-	want := map[string]float64{"Momentum": 115000.5, "Conservative": 98000.25, "Balanced": 47000}
-	prom.WaitFor(ctx, t, "lineage_agent_capital to hold the three richest living agents", func() error {
+	// MaxAgents 3: the richest and the two poorest of the four living.
+	want := map[string]float64{"Momentum": 115000.5, "Conservative.1": 25000, "Balanced": 47000}
+	prom.WaitFor(ctx, t, "lineage_agent_capital to hold the richest and the two poorest living agents", func() error {
 		got, err := prom.Query(ctx, "lineage_agent_capital")
 		if err != nil {
 			return err

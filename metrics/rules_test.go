@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -97,7 +99,7 @@ func TestSeedMeanings(t *testing.T) {
 		{"lineage_api_request_duration_seconds", nil, 150}, // the count
 		{"lineage_agent_capital", []string{"agent", "Momentum"}, 115000.50},
 		{"lineage_agent_trades_total", []string{"agent", "Balanced"}, 40},
-		{"lineage_agent_win_rate", []string{"agent", "Conservative"}, 0.5},
+		{"lineage_agent_win_rate", []string{"agent", "Conservative.1"}, 1},
 		{"lineage_agent_scars_total", []string{"agent", "Balanced"}, 3},
 		{"lineage_arena_rounds_total", nil, 4},
 		{"lineage_arena_agent_wins_total", []string{"agent", "Momentum"}, 3},
@@ -175,9 +177,10 @@ func TestHouseRules(t *testing.T) {
 				t.Errorf("%s: the unit %s goes at the end of the name", name, u)
 			}
 		}
-		// The only unit-less names with money in them are the seed's.
+		// The only unit-less names with money in them are the seed's
+		// (lineage_agents… count agents, whatever their capital).
 		if (strings.Contains(help, "USD") || strings.Contains(help, "capital")) && typ == dto.MetricType_GAUGE &&
-			!strings.HasSuffix(name, "_usd") && !isSeed(name) {
+			!strings.HasSuffix(name, "_usd") && !isSeed(name) && !strings.HasPrefix(name, "lineage_agents") {
 			t.Errorf("%s: a money gauge must end in _usd", name)
 		}
 		if strings.Contains(strings.ToLower(help), "bytes") && !strings.HasSuffix(base, "_bytes") {
@@ -262,22 +265,27 @@ func crowd(n, deadN int) *arena.Snapshot {
 }
 
 // TestAgentLabelBounded: 500 living agents give at most MaxAgents agent
-// label values, the richest ones, and the dead — however rich they died —
-// never appear.
+// label values — the poorest half and the richest half, so the agents
+// nearest to death always have a series — and the dead, however rich they
+// died, never appear.
 func TestAgentLabelBounded(t *testing.T) {
 	for _, tc := range []struct {
-		max, want int
+		max        int
+		rich, poor int
 	}{
-		{0, metrics.DefaultMaxAgents},
-		{10, 10},
-		{-1, 0},
-		{1000, 500},
+		{0, 12, 13},
+		{10, 5, 5},
+		{1, 0, 1},
+		{-1, 0, 0},
+		{1000, 500, 0},
 	} {
 		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
 			snap := crowd(500, 40)
 			src := metrics.Sources{Arena: func() *arena.Snapshot { return snap }, MaxAgents: tc.max}
 			fams := mustGather(t, metrics.NewRegistry(src))
-			want := agentIDs(tc.want)
+			all := agentIDs(500) // richest first
+			want := append(slices.Clone(all[:tc.rich]), all[500-tc.poor:]...)
+			slices.Sort(want)
 			for name, mf := range fams {
 				got := labelValues(mf, "agent")
 				if len(got) == 0 {
@@ -285,7 +293,7 @@ func TestAgentLabelBounded(t *testing.T) {
 				}
 				slices.Sort(got)
 				if !slices.Equal(got, want) {
-					t.Errorf("%s: %d agent values %v…, want the %d richest living", name, len(got), got[:min(3, len(got))], tc.want)
+					t.Errorf("%s: %d agent values %v…, want the %d richest and %d poorest living", name, len(got), got[:min(3, len(got))], tc.rich, tc.poor)
 				}
 			}
 			if got := value(t, fams["lineage_agents"], "strategy", "Momentum", "status", "active"); got != 167 {
@@ -295,6 +303,65 @@ func TestAgentLabelBounded(t *testing.T) {
 				t.Errorf("lineage_agents{Momentum,deceased} = %v, want 14", got)
 			}
 		})
+	}
+}
+
+// TestCapitalOverAllAgents: whatever the label bound, the per-strategy
+// families give the true average capital of the living and the count
+// below each threshold over every living agent, computed here from the
+// snapshot itself.
+func TestCapitalOverAllAgents(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	snap := &arena.Snapshot{Time: t0}
+	strategies := []string{"Momentum", "Conservative", "Balanced"}
+	for i := range 300 {
+		capital := fmt.Sprintf("%d.%02d", rng.IntN(200_000), rng.IntN(100))
+		snap.Agents = append(snap.Agents, living(fmt.Sprintf("A%03d", i), strategies[i%3], "", arena.StatusActive, capital, 1, 0, 0, 0))
+	}
+	snap.Agents = append(snap.Agents, dead("Dead", "Momentum", "", arena.CauseBankrupt, "10", 3, 0, 1))
+	src := metrics.Sources{Arena: func() *arena.Snapshot { return snap }, MaxAgents: 4}
+	fams := mustGather(t, metrics.NewRegistry(src))
+
+	var sum market.Money
+	var livingN float64
+	below := map[string]float64{}
+	for _, a := range snap.Agents {
+		if a.Death != nil {
+			continue
+		}
+		sum += a.Capital
+		livingN++
+		for _, usd := range []int64{1_000, 10_000, 25_000, 50_000, 100_000} {
+			if a.Capital < market.USD(usd) {
+				below[fmt.Sprint(usd)]++
+			}
+		}
+	}
+	var gotSum, gotN float64
+	for _, s := range strategies {
+		gotSum += value(t, fams["lineage_strategy_capital_usd"], "strategy", s)
+		gotN += value(t, fams["lineage_agents"], "strategy", s, "status", "active") + value(t, fams["lineage_agents"], "strategy", s, "status", "resting")
+	}
+	if want := sum.Float64() / livingN; math.Abs(gotSum/gotN-want) > 1e-6 {
+		t.Errorf("average capital from the strategy families = %v, want %v", gotSum/gotN, want)
+	}
+	if below["50000"] < 50 {
+		t.Fatalf("fixture: %v agents below each threshold; want many below 50,000", below)
+	}
+	for _, usd := range []string{"1000", "10000", "25000", "50000", "100000"} {
+		want := below[usd]
+		var got float64
+		for _, s := range strategies {
+			got += value(t, fams["lineage_agents_below_capital"], "strategy", s, "below", usd)
+		}
+		if got != want {
+			t.Errorf("living agents below %s USD = %v, want %v", usd, got, want)
+		}
+	}
+	// Far more agents are below 50,000 than have a series: the alert must
+	// read the aggregate.
+	if n := len(labelValues(fams["lineage_agent_capital"], "agent")); float64(n) >= below["50000"] {
+		t.Errorf("%d labelled agents for %v below 50,000: the fixture does not test the bound", n, below["50000"])
 	}
 }
 
@@ -320,8 +387,12 @@ func TestDeadSeriesDisappear(t *testing.T) {
 			t.Errorf("%s still has a series for the dead Balanced", name)
 		}
 	}
-	// Conservative.1 was fourth; with Balanced gone it is labelled.
-	if !slices.Contains(labelValues(after["lineage_agent_capital"], "agent"), "Conservative.1") {
+	// Conservative was the one living agent left out (neither among the 2
+	// poorest nor the richest); with Balanced gone it is among the poorest.
+	if slices.Contains(labelValues(before["lineage_agent_capital"], "agent"), "Conservative") {
+		t.Fatal("fixture: Conservative is labelled before Balanced dies")
+	}
+	if !slices.Contains(labelValues(after["lineage_agent_capital"], "agent"), "Conservative") {
 		t.Error("the next living agent did not take the freed label")
 	}
 	if got := value(t, after["lineage_agent_deaths_total"], "strategy", "Balanced", "cause", "drawdown"); got != deathsBefore+1 {

@@ -10,9 +10,9 @@
 // and meanings (docs/metrics.md lists them); conventional families
 // (per-provider and per-reason errors, per-strategy aggregates, WebSocket
 // and event log counters) stand beside them. The agent label is bounded:
-// only living agents, at most Sources.MaxAgents of them, highest equity
-// first; every agent, living or dead, is counted in the per-strategy
-// families.
+// only living agents, at most Sources.MaxAgents of them, the poorest half
+// and the richest half; every agent, living or dead, is counted in the
+// per-strategy families, lineage_agents_below_capital included.
 //
 // Wire it in a program's own registry:
 //
@@ -66,9 +66,10 @@ type Sources struct {
 	Start time.Time
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// MaxAgents bounds the agent label: at most this many living agents,
-	// highest equity first, get per-agent series. Zero means
-	// DefaultMaxAgents; a negative value means none.
+	// MaxAgents bounds the agent label: at most this many living agents
+	// get per-agent series, the ⌈MaxAgents/2⌉ poorest and the
+	// ⌊MaxAgents/2⌋ richest by equity. Zero means DefaultMaxAgents; a
+	// negative value means none.
 	MaxAgents int
 	// Version and Revision label lineage_build_info; empty means "unknown".
 	Version, Revision string

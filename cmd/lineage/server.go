@@ -39,7 +39,7 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file, with --tls-cert")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9184", "address of /metrics, /health, /livez and /readyz")
-	fs.IntVar(&f.metricsAgents, "metrics-max-agents", 25, "living agents with their own agent label, richest first (the rest only in strategy totals)")
+	fs.IntVar(&f.metricsAgents, "metrics-max-agents", 25, "living agents with their own agent label, the poorest half and the richest half (the rest only in strategy totals)")
 }
 
 // webServer is the HTTP side of serve: the hub, the API, the dashboard.
