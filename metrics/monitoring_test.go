@@ -87,9 +87,11 @@ type panel struct {
 	Type        string         `json:"type"`
 	Title       string         `json:"title"`
 	Datasource  *datasourceRef `json:"datasource"`
+	Description string         `json:"description"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit string `json:"unit"`
+			Unit    string `json:"unit"`
+			NoValue string `json:"noValue"`
 		} `json:"defaults"`
 	} `json:"fieldConfig"`
 	Targets []struct {
@@ -158,6 +160,23 @@ func TestDashboard(t *testing.T) {
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
+		}
+		// A panel on market-data traffic is empty on a sim or replay feed,
+		// which fetches nothing: its no-data text must say so, so that
+		// nobody reads it as broken.
+		if slices.ContainsFunc(p.Targets, func(tg struct {
+			Expr       string         `json:"expr"`
+			Datasource *datasourceRef `json:"datasource"`
+		}) bool {
+			return slices.ContainsFunc(metricNameRE.FindAllString(tg.Expr, -1), func(n string) bool {
+				return strings.HasPrefix(n, "lineage_market_request") || strings.HasPrefix(n, "lineage_market_cache") ||
+					n == "lineage_cache_hit_rate" || n == "lineage_request_success_rate" || strings.HasPrefix(n, "lineage_api_") ||
+					n == "lineage_market_breaker_open"
+			})
+		}) {
+			if !strings.Contains(p.FieldConfig.Defaults.NoValue, "sim or replay") {
+				t.Errorf("panel %q reads market-data traffic but its no-data text %q does not say a sim or replay feed has none", p.Title, p.FieldConfig.Defaults.NoValue)
+			}
 		}
 		for _, tg := range p.Targets {
 			where := "panel " + strings.TrimSpace(p.Title)

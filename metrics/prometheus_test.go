@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -79,6 +80,31 @@ func TestRealPrometheus(t *testing.T) {
 	for _, q := range docQueries(t) {
 		if _, err := prom.Query(ctx, q); err != nil {
 			t.Errorf("docs/metrics.md: %v", err)
+		}
+	}
+
+	// Every dashboard query runs, with its variables at "All".
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	b, err := os.ReadFile(filepath.Join(monitoring, "grafana", "dashboards", "lineage.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$job", ".+", "$instance", ".+", "$__rate_interval", "1m")
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			if _, err := prom.Query(ctx, vars.Replace(tg.Expr)); err != nil {
+				t.Errorf("panel %q: %v", p.Title, err)
+			}
 		}
 	}
 
