@@ -218,15 +218,17 @@ func drawdown(peak, eq market.Money) market.Rate {
 
 // execute fills order o at this tick's price: close the open position if
 // the side changes, then open the new one.
+// A restriction is checked after the closing leg, so a scar the close
+// takes (a severity-3 loss forbids shorts) already binds the opening leg.
 func (a *agent) execute(t *tickCtx, s int, o order) {
-	if o.side == Short && a.noShort {
-		o.side = Flat
-	}
 	if cur := a.side(s); cur != Flat && cur != o.side {
 		a.closePos(t, s, t.price, "signal")
 		if a.dead {
 			return
 		}
+	}
+	if o.side == Short && a.noShort {
+		return
 	}
 	if o.side != Flat && a.pos[s].qty == 0 {
 		a.openPos(t, s, o)

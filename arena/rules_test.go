@@ -367,3 +367,27 @@ func TestEquityFloorCountsEndowmentsAsKept(t *testing.T) {
 		})
 	}
 }
+
+// A long→short flip whose closing leg takes a severity-3 loss scar must not
+// open the short: the scar forbids it from the moment it is taken.
+func TestScarOnClosingLegForbidsTheShortItFlipsTo(t *testing.T) {
+	cfg := Config{ScarDrawdown: market.Percent(99), DeathDrawdown: market.Percent(99), EquityFloor: market.Percent(1)}
+	side := Long
+	ar, c := scripted(t, cfg, 1, func(in Input, n int) Target { return Target{Side: side, Size: 1} })
+	prices(t, ar, 100, 100) // decide long, open long
+	side = Short
+	prices(t, ar, 92, 92) // decide short on an 8 % fall; the flip fills on the next tick
+	scars := c.of(EventScar)
+	if len(scars) != 1 || scars[0].Scar.Scar.Kind != ScarLoss || scars[0].Scar.Scar.Severity != 3 {
+		t.Fatalf("scars %+v, want one loss scar of severity 3", scars)
+	}
+	for _, e := range c.of(EventTrade) {
+		if e.Trade.Action == "open" && e.Trade.Side == Short {
+			t.Fatalf("short opened at seq %d tick %d after the severity-3 scar at seq %d", e.Seq, e.Tick, scars[0].Seq)
+		}
+	}
+	prices(t, ar, 92, 92) // the strategy still wants short: nothing opens
+	if st := mustAgent(t, ar, "S"); len(st.Positions) != 0 {
+		t.Errorf("positions %+v, want flat", st.Positions)
+	}
+}
