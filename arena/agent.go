@@ -42,7 +42,7 @@ type agent struct {
 	pend       []order
 
 	peak    market.Money // highest equity, lowered by endowments paid
-	trough  market.Money // lowest equity since peak
+	ddLevel market.Money // at or below it a drawdown may exceed maxDD
 	scarRef market.Money // reference peak for drawdown scars, reset by each one
 	maxDD   market.Rate  // deepest drawdown from peak seen
 	// Equity levels precomputed from the peaks, so a tick compares instead
@@ -174,12 +174,13 @@ func (a *agent) mark(s int, p market.Price) {
 func (a *agent) track(cfg *Config, eq market.Money) {
 	switch {
 	case eq > a.peak:
-		a.peak, a.trough = eq, eq
+		a.peak = eq
 		a.deathLevel = a.peak - a.peak.Mul(cfg.DeathDrawdown)
-	case eq < a.trough:
-		a.trough = eq
+		a.updateDrawdownLevel()
+	case eq <= a.ddLevel:
 		if dd := drawdown(a.peak, eq); dd > a.maxDD {
 			a.maxDD = dd
+			a.updateDrawdownLevel()
 		}
 	}
 	if eq > a.scarRef {
@@ -195,10 +196,32 @@ func (a *agent) track(cfg *Config, eq market.Money) {
 	a.prevEquity = eq
 }
 
+// updateDrawdownLevel recomputes ddLevel from the peak and the deepest
+// drawdown: an equity above it is less than maxDD below the peak (Mul
+// truncates, so the level is never too low), and track divides only at or
+// below it.
+func (a *agent) updateDrawdownLevel() {
+	a.ddLevel = a.peak - a.peak.Mul(a.maxDD)
+}
+
+// pay takes an endowment for a child out of a's cash. A gift is not a
+// loss: every peak drops by the same amount, and later falls are measured
+// from the lowered peak.
+func (a *agent) pay(endow market.Money, cfg *Config) {
+	a.cash -= endow
+	a.endowments += endow
+	a.roundPaid += endow
+	a.peak -= endow
+	a.scarRef -= endow
+	a.prevEquity -= endow
+	a.updateLevels(cfg)
+}
+
 // updateLevels recomputes the precomputed equity levels after the peaks
 // or the scars changed.
 func (a *agent) updateLevels(cfg *Config) {
 	a.deathLevel = a.peak - a.peak.Mul(cfg.DeathDrawdown)
+	a.updateDrawdownLevel()
 	a.floorLevel = (a.initial - a.endowments).Mul(cfg.EquityFloor)
 	a.updateScarLevel(cfg)
 }

@@ -168,7 +168,6 @@ func (ar *Arena) newAgent(id string, spec *StrategySpec, params Params, capital 
 		costMul: market.RateScale, levMul: market.RateScale,
 		bornTick: ar.ticks, bornSeq: ar.seq, bornTime: ar.lastTime, roundStart: capital,
 	}
-	a.trough = capital
 	a.applyRates(&ar.cfg)
 	a.updateLevels(&ar.cfg)
 	return a, nil

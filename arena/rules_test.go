@@ -391,3 +391,46 @@ func TestScarOnClosingLegForbidsTheShortItFlipsTo(t *testing.T) {
 		t.Errorf("positions %+v, want flat", st.Positions)
 	}
 }
+
+// The deepest fall is measured from the peak as paying a child lowered it:
+// a fall after the payment counts in full against the lowered peak, and the
+// payment itself is not a fall.
+func TestMaxDrawdownAcrossAnEndowment(t *testing.T) {
+	cfg := Config{Symbols: []market.Symbol{"BTC-USD"}}.withDefaults(1)
+	usd := market.USD
+	tests := []struct {
+		name  string
+		path  []market.Money // equity tick by tick; 0 pays endow
+		endow market.Money
+		want  market.Rate
+	}{
+		{"no child", []market.Money{usd(100_000), usd(99_000), usd(99_500)}, 0,
+			drawdown(usd(100_000), usd(99_000))},
+		// Peak 100k, a 1 % dip, a recovery to 99.5k, then 24.875k paid: the
+		// peak becomes 75.125k, and a fall to 74.2k is 1.23 % below it.
+		{"fall after the gift", []market.Money{usd(100_000), usd(99_000), usd(99_500), 0, usd(74_200)}, usd(24_875),
+			drawdown(usd(75_125), usd(74_200))},
+		{"gift alone is not a fall", []market.Money{usd(100_000), usd(100_000), 0, usd(75_000)}, usd(25_000), 0},
+		// 10k below a 100k peak, 22.5k paid: still 10k below, now of 77.5k.
+		{"fall in progress at the gift", []market.Money{usd(100_000), usd(90_000), 0, usd(67_500)}, usd(22_500),
+			drawdown(usd(77_500), usd(67_500))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &agent{initial: usd(100_000), cash: usd(100_000), peak: usd(100_000), scarRef: usd(100_000),
+				prevEquity: usd(100_000), pos: make([]position, 1), pend: make([]order, 1)}
+			a.updateLevels(&cfg)
+			for _, eq := range tt.path {
+				if eq == 0 {
+					a.pay(tt.endow, &cfg)
+					continue
+				}
+				a.cash = eq // flat: equity is cash
+				a.track(&cfg, eq)
+			}
+			if a.maxDD != tt.want {
+				t.Errorf("max drawdown %v ppm, want %v ppm", int64(a.maxDD), int64(tt.want))
+			}
+		})
+	}
+}
