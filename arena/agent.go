@@ -80,9 +80,11 @@ type position struct {
 }
 
 type order struct {
-	active bool
-	side   Side
-	size   float64
+	active  bool
+	side    Side
+	size    float64
+	decTick int64  // the tick the order was decided on
+	decSeq  uint64 // the sequence number of that tick's market event
 }
 
 // tickCtx is the shared, read-only view of one tick during the parallel
@@ -92,6 +94,7 @@ type tickCtx struct {
 	price market.Price
 	fpx   float64
 	tick  int64
+	seq   uint64 // the sequence number of this tick's market event
 	marks []market.Price
 	cfg   *Config
 }
@@ -154,7 +157,7 @@ func (a *agent) onTick(t *tickCtx) {
 		tg.Side = Flat
 	}
 	if tg.Side != cur {
-		a.pend[s] = order{active: true, side: tg.Side, size: min(max(tg.Size, 0), 1)}
+		a.pend[s] = order{active: true, side: tg.Side, size: min(max(tg.Size, 0), 1), decTick: t.tick, decSeq: t.seq}
 	}
 }
 
@@ -245,7 +248,7 @@ func drawdown(peak, eq market.Money) market.Rate {
 // takes (a severity-3 loss forbids shorts) already binds the opening leg.
 func (a *agent) execute(t *tickCtx, s int, o order) {
 	if cur := a.side(s); cur != Flat && cur != o.side {
-		a.closePos(t, s, t.price, "signal")
+		a.closePos(t, s, t.price, "signal", o)
 		if a.dead {
 			return
 		}
@@ -258,17 +261,18 @@ func (a *agent) execute(t *tickCtx, s int, o order) {
 	}
 }
 
-// fillPrice applies a seeded adverse slippage to p for a buy (side > 0) or
-// a sell.
-func (a *agent) fillPrice(p market.Price, buy bool) market.Price {
+// fillPrice applies a seeded adverse slippage to p for a buy or a sell and
+// returns the fill price and the slippage drawn: uniform in [0, a.slip]
+// ppm from a's own source, one draw per fill (none when a.slip is 0).
+func (a *agent) fillPrice(p market.Price, buy bool) (market.Price, market.Rate) {
 	if a.slip <= 0 {
-		return p
+		return p, 0
 	}
 	slip := market.Rate(a.rng.Int64N(int64(a.slip) + 1))
 	if buy {
-		return p.Mul(market.RateScale + slip)
+		return p.Mul(market.RateScale + slip), slip
 	}
-	return p.Mul(market.RateScale - slip)
+	return p.Mul(market.RateScale - slip), slip
 }
 
 func (a *agent) openPos(t *tickCtx, s int, o order) {
@@ -287,7 +291,7 @@ func (a *agent) openPos(t *tickCtx, s int, o order) {
 	if budget <= 0 {
 		return
 	}
-	px := a.fillPrice(t.price, o.side == Long)
+	px, slip := a.fillPrice(t.price, o.side == Long)
 	qty := market.QtyFor(budget, px)
 	if o.side == Short {
 		qty = -qty
@@ -307,15 +311,17 @@ func (a *agent) openPos(t *tickCtx, s int, o order) {
 	a.emit(t, Event{Type: EventTrade, Trade: &TradeEvent{
 		Agent: a.id, Symbol: t.cfg.Symbols[s], Action: "open", Side: o.side, Qty: qty,
 		Price: px, Fee: fee, Reason: "signal", Cash: a.cash,
+		DecisionTick: o.decTick, DecisionSeq: o.decSeq, Slippage: slip,
 	}})
 }
 
 // closePos closes the whole position in s at mark (slippage applied), books
-// the realized PnL and the fee, counts the trade and may scar.
-func (a *agent) closePos(t *tickCtx, s int, mark market.Price, reason string) {
+// the realized PnL and the fee, counts the trade and may scar. o is the
+// order that closes it (a liquidation's is decided on the death's tick).
+func (a *agent) closePos(t *tickCtx, s int, mark market.Price, reason string, o order) {
 	pos := a.pos[s]
 	side := a.side(s)
-	px := a.fillPrice(mark, side == Short)
+	px, slip := a.fillPrice(mark, side == Short)
 	proceeds := market.Notional(pos.qty, px)
 	realized := proceeds - pos.cost
 	fee := absMoney(proceeds).Mul(a.fee)
@@ -344,6 +350,7 @@ func (a *agent) closePos(t *tickCtx, s int, mark market.Price, reason string) {
 	a.emit(t, Event{Type: EventTrade, Trade: &TradeEvent{
 		Agent: a.id, Symbol: t.cfg.Symbols[s], Action: "close", Side: side, Qty: pos.qty,
 		Price: px, Fee: fee, Realized: realized, NetPnL: net, Reason: reason, Cash: a.cash,
+		DecisionTick: o.decTick, DecisionSeq: o.decSeq, Slippage: slip,
 	}})
 	if reason == "liquidation" {
 		return

@@ -434,3 +434,20 @@ func TestMaxDrawdownAcrossAnEndowment(t *testing.T) {
 		})
 	}
 }
+
+// A death records its own sequence number and tick.
+func TestDeathCarriesItsSequenceAndTick(t *testing.T) {
+	ar, c := scripted(t, Config{}, 5, longAt(0, 0))
+	prices(t, ar, 100, 100, 80)
+	deaths := c.of(EventDeath)
+	if len(deaths) != 1 {
+		t.Fatalf("%d deaths, want 1", len(deaths))
+	}
+	d := deaths[0]
+	if d.Death.Seq != d.Seq || d.Death.Tick != d.Tick || d.Tick != 2 {
+		t.Errorf("death records seq %d tick %d; its event is seq %d tick %d (want tick 2)", d.Death.Seq, d.Death.Tick, d.Seq, d.Tick)
+	}
+	if st := mustAgent(t, ar, "S"); st.Death == nil || st.Death.Seq != d.Seq {
+		t.Errorf("the agent's state holds death %+v, want seq %d", st.Death, d.Seq)
+	}
+}
