@@ -246,3 +246,41 @@ func TestReportCSVLedgerMatchesJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerHashSameInServeAndArena: a session serve records, replayed by
+// arena with the same seed and rules, reports serve's ledger hash, though
+// serve broadcast agent states on its own clock in between.
+func TestLedgerHashSameInServeAndArena(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec.csv")
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--seed", "5", "--tick-interval", "1ms",
+		"--agent-interval", "3ms", "--round-ticks", "25", "--record", rec)
+	s.logs.waitFor(t, "round=3", s.exited)
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, s.logs)
+	}
+	logs := s.logs.String()
+	served := field(t, logs, "shutting down", "ledger_hash")
+	r := runCmd(t, nil, "arena", "--feed", "replay", "--replay", rec, "--seed", "5", "--round-ticks", "25", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("arena exited %d: %s", r.code, r.stderr)
+	}
+	var rep struct {
+		Hash   string `json:"ledger_hash"`
+		Ticks  int64  `json:"ticks"`
+		Events int    `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if want := field(t, logs, "shutting down", "ticks"); strconv.FormatInt(rep.Ticks, 10) != want {
+		t.Fatalf("arena replayed %d ticks, serve took %s", rep.Ticks, want)
+	}
+	// serve's events are the arena's plus its agent states.
+	if next, _ := strconv.Atoi(field(t, logs, "shutting down", "next_sequence")); next-1 <= rep.Events {
+		t.Fatalf("serve emitted %d events, arena %d: no agent states in between", next-1, rep.Events)
+	}
+	if rep.Hash != served {
+		t.Errorf("arena's ledger hash %s, serve's %s", rep.Hash, served)
+	}
+}
