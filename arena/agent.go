@@ -42,7 +42,7 @@ type agent struct {
 	pend       []order
 
 	peak    market.Money // highest equity, lowered by endowments paid
-	trough  market.Money // lowest equity since peak
+	ddLevel market.Money // at or below it a drawdown may exceed maxDD
 	scarRef market.Money // reference peak for drawdown scars, reset by each one
 	maxDD   market.Rate  // deepest drawdown from peak seen
 	// Equity levels precomputed from the peaks, so a tick compares instead
@@ -80,9 +80,11 @@ type position struct {
 }
 
 type order struct {
-	active bool
-	side   Side
-	size   float64
+	active  bool
+	side    Side
+	size    float64
+	decTick int64  // the tick the order was decided on
+	decSeq  uint64 // the sequence number of that tick's market event
 }
 
 // tickCtx is the shared, read-only view of one tick during the parallel
@@ -92,6 +94,7 @@ type tickCtx struct {
 	price market.Price
 	fpx   float64
 	tick  int64
+	seq   uint64 // the sequence number of this tick's market event
 	marks []market.Price
 	cfg   *Config
 }
@@ -154,7 +157,7 @@ func (a *agent) onTick(t *tickCtx) {
 		tg.Side = Flat
 	}
 	if tg.Side != cur {
-		a.pend[s] = order{active: true, side: tg.Side, size: min(max(tg.Size, 0), 1)}
+		a.pend[s] = order{active: true, side: tg.Side, size: min(max(tg.Size, 0), 1), decTick: t.tick, decSeq: t.seq}
 	}
 }
 
@@ -174,12 +177,13 @@ func (a *agent) mark(s int, p market.Price) {
 func (a *agent) track(cfg *Config, eq market.Money) {
 	switch {
 	case eq > a.peak:
-		a.peak, a.trough = eq, eq
+		a.peak = eq
 		a.deathLevel = a.peak - a.peak.Mul(cfg.DeathDrawdown)
-	case eq < a.trough:
-		a.trough = eq
+		a.updateDrawdownLevel()
+	case eq <= a.ddLevel:
 		if dd := drawdown(a.peak, eq); dd > a.maxDD {
 			a.maxDD = dd
+			a.updateDrawdownLevel()
 		}
 	}
 	if eq > a.scarRef {
@@ -195,10 +199,32 @@ func (a *agent) track(cfg *Config, eq market.Money) {
 	a.prevEquity = eq
 }
 
+// updateDrawdownLevel recomputes ddLevel from the peak and the deepest
+// drawdown: an equity above it is less than maxDD below the peak (Mul
+// truncates, so the level is never too low), and track divides only at or
+// below it.
+func (a *agent) updateDrawdownLevel() {
+	a.ddLevel = a.peak - a.peak.Mul(a.maxDD)
+}
+
+// pay takes an endowment for a child out of a's cash. A gift is not a
+// loss: every peak drops by the same amount, and later falls are measured
+// from the lowered peak.
+func (a *agent) pay(endow market.Money, cfg *Config) {
+	a.cash -= endow
+	a.endowments += endow
+	a.roundPaid += endow
+	a.peak -= endow
+	a.scarRef -= endow
+	a.prevEquity -= endow
+	a.updateLevels(cfg)
+}
+
 // updateLevels recomputes the precomputed equity levels after the peaks
 // or the scars changed.
 func (a *agent) updateLevels(cfg *Config) {
 	a.deathLevel = a.peak - a.peak.Mul(cfg.DeathDrawdown)
+	a.updateDrawdownLevel()
 	a.floorLevel = (a.initial - a.endowments).Mul(cfg.EquityFloor)
 	a.updateScarLevel(cfg)
 }
@@ -218,32 +244,35 @@ func drawdown(peak, eq market.Money) market.Rate {
 
 // execute fills order o at this tick's price: close the open position if
 // the side changes, then open the new one.
+// A restriction is checked after the closing leg, so a scar the close
+// takes (a severity-3 loss forbids shorts) already binds the opening leg.
 func (a *agent) execute(t *tickCtx, s int, o order) {
-	if o.side == Short && a.noShort {
-		o.side = Flat
-	}
 	if cur := a.side(s); cur != Flat && cur != o.side {
-		a.closePos(t, s, t.price, "signal")
+		a.closePos(t, s, t.price, "signal", o)
 		if a.dead {
 			return
 		}
+	}
+	if o.side == Short && a.noShort {
+		return
 	}
 	if o.side != Flat && a.pos[s].qty == 0 {
 		a.openPos(t, s, o)
 	}
 }
 
-// fillPrice applies a seeded adverse slippage to p for a buy (side > 0) or
-// a sell.
-func (a *agent) fillPrice(p market.Price, buy bool) market.Price {
+// fillPrice applies a seeded adverse slippage to p for a buy or a sell and
+// returns the fill price and the slippage drawn: uniform in [0, a.slip]
+// ppm from a's own source, one draw per fill (none when a.slip is 0).
+func (a *agent) fillPrice(p market.Price, buy bool) (market.Price, market.Rate) {
 	if a.slip <= 0 {
-		return p
+		return p, 0
 	}
 	slip := market.Rate(a.rng.Int64N(int64(a.slip) + 1))
 	if buy {
-		return p.Mul(market.RateScale + slip)
+		return p.Mul(market.RateScale + slip), slip
 	}
-	return p.Mul(market.RateScale - slip)
+	return p.Mul(market.RateScale - slip), slip
 }
 
 func (a *agent) openPos(t *tickCtx, s int, o order) {
@@ -262,7 +291,7 @@ func (a *agent) openPos(t *tickCtx, s int, o order) {
 	if budget <= 0 {
 		return
 	}
-	px := a.fillPrice(t.price, o.side == Long)
+	px, slip := a.fillPrice(t.price, o.side == Long)
 	qty := market.QtyFor(budget, px)
 	if o.side == Short {
 		qty = -qty
@@ -282,15 +311,17 @@ func (a *agent) openPos(t *tickCtx, s int, o order) {
 	a.emit(t, Event{Type: EventTrade, Trade: &TradeEvent{
 		Agent: a.id, Symbol: t.cfg.Symbols[s], Action: "open", Side: o.side, Qty: qty,
 		Price: px, Fee: fee, Reason: "signal", Cash: a.cash,
+		DecisionTick: o.decTick, DecisionSeq: o.decSeq, Slippage: slip,
 	}})
 }
 
 // closePos closes the whole position in s at mark (slippage applied), books
-// the realized PnL and the fee, counts the trade and may scar.
-func (a *agent) closePos(t *tickCtx, s int, mark market.Price, reason string) {
+// the realized PnL and the fee, counts the trade and may scar. o is the
+// order that closes it (a liquidation's is decided on the death's tick).
+func (a *agent) closePos(t *tickCtx, s int, mark market.Price, reason string, o order) {
 	pos := a.pos[s]
 	side := a.side(s)
-	px := a.fillPrice(mark, side == Short)
+	px, slip := a.fillPrice(mark, side == Short)
 	proceeds := market.Notional(pos.qty, px)
 	realized := proceeds - pos.cost
 	fee := absMoney(proceeds).Mul(a.fee)
@@ -319,6 +350,7 @@ func (a *agent) closePos(t *tickCtx, s int, mark market.Price, reason string) {
 	a.emit(t, Event{Type: EventTrade, Trade: &TradeEvent{
 		Agent: a.id, Symbol: t.cfg.Symbols[s], Action: "close", Side: side, Qty: pos.qty,
 		Price: px, Fee: fee, Realized: realized, NetPnL: net, Reason: reason, Cash: a.cash,
+		DecisionTick: o.decTick, DecisionSeq: o.decSeq, Slippage: slip,
 	}})
 	if reason == "liquidation" {
 		return

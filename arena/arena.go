@@ -168,7 +168,6 @@ func (ar *Arena) newAgent(id string, spec *StrategySpec, params Params, capital 
 		costMul: market.RateScale, levMul: market.RateScale,
 		bornTick: ar.ticks, bornSeq: ar.seq, bornTime: ar.lastTime, roundStart: capital,
 	}
-	a.trough = capital
 	a.applyRates(&ar.cfg)
 	a.updateLevels(&ar.cfg)
 	return a, nil
@@ -208,7 +207,7 @@ func (ar *Arena) Step(tk market.Tick) error {
 	prev := ar.marks[s]
 	ar.marks[s] = tk.Price
 	ar.agentTicks += int64(len(ar.active))
-	tc := &tickCtx{sym: s, price: tk.Price, fpx: tk.Price.Float64(), tick: ar.ticks, marks: ar.marks, cfg: &ar.cfg}
+	tc := &tickCtx{sym: s, price: tk.Price, fpx: tk.Price.Float64(), tick: ar.ticks, seq: ar.seq, marks: ar.marks, cfg: &ar.cfg}
 	ar.advance(tc)
 	// The tick's own event comes first, then what the agents did with it;
 	// every event is published after all agents have taken the tick.
@@ -318,6 +317,9 @@ func (ar *Arena) publish(e Event, now time.Time) error {
 		e.Scar.Scar.Seq = e.Seq
 		a := ar.byID[e.Scar.Agent]
 		a.scars[e.Scar.Total-1].Seq = e.Seq
+	}
+	if e.Death != nil {
+		e.Death.Seq, e.Death.Tick = e.Seq, e.Tick
 	}
 	ar.hashEvent(&e)
 	return ar.sink.Emit(e)

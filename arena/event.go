@@ -79,6 +79,16 @@ type TradeEvent struct {
 	NetPnL   market.Money `json:"net_pnl"`
 	Reason   string       `json:"reason"` // "signal" or "liquidation"
 	Cash     market.Money `json:"cash"`   // the agent's cash after the fill
+	// DecisionTick and DecisionSeq are the tick the order was decided on
+	// and the sequence number of that tick's market event: a signal fill
+	// comes on a later tick (the symbol's next) than its decision; a
+	// liquidation is decided and filled on the tick of the death.
+	DecisionTick int64  `json:"decision_tick"`
+	DecisionSeq  uint64 `json:"decision_sequence"`
+	// Slippage is the adverse slippage drawn for this fill, in ppm of the
+	// tick's price: a buy fills at price × (1 + s), a sell at price × (1 − s),
+	// each truncated to the 1e-8 USD price unit.
+	Slippage market.Rate `json:"slippage_ppm"`
 }
 
 // ScarEvent reports a new permanent scar.
@@ -97,6 +107,9 @@ type DeathEvent struct {
 	Scars    int          `json:"scars"`
 	Trades   int          `json:"trades"`
 	Lifespan int64        `json:"lifespan_ticks"`
+	// Seq and Tick are those of the death event itself.
+	Seq  uint64 `json:"sequence"`
+	Tick int64  `json:"tick"`
 }
 
 // SpawnEvent reports a birth: the parent paid Endowment to the child.

@@ -126,3 +126,99 @@ func TestDeterministicAcrossWorkers(t *testing.T) {
 		t.Errorf("seed 10 gave seed 9's ledger hash %s", got)
 	}
 }
+
+// TestLedgerHashIgnoresAgentStates: a server emits agent states on its own
+// clock, which shifts every later sequence number; the ledger hash is a
+// function of the run, so it must not change.
+func TestLedgerHashIgnoresAgentStates(t *testing.T) {
+	const seed, agents, ticks = 4, 60, 9000
+	run := func(every int, extra func(n int) bool) (hash string, recs int64, next uint64) {
+		ar := mustArena(t, Config{Seed: seed, RoundTicks: 500, AgentEvery: every}, GenerateRoster(agents, seed), nil)
+		src := newWalk(seed, ticks)
+		for n := 0; ; n++ {
+			tk, err := src.Next(t.Context())
+			if err != nil {
+				break
+			}
+			if err := ar.Step(tk); err != nil {
+				t.Fatal(err)
+			}
+			if extra != nil && extra(n) {
+				if err := ar.EmitAgentStates(tk.Time); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return ar.LedgerHash(), ar.LedgerRecords(), ar.NextSeq()
+	}
+	want, recs, seqNone := run(0, nil)
+	if recs == 0 {
+		t.Fatal("no ledger records")
+	}
+	for _, tt := range []struct {
+		name  string
+		every int
+		extra func(int) bool
+	}{
+		{"every 7 ticks", 7, nil},
+		{"on an irregular clock", 0, func(n int) bool { return n%13 == 0 || n%29 == 5 }},
+		{"both", 250, func(n int) bool { return n%101 == 0 }},
+	} {
+		got, gotRecs, seq := run(tt.every, tt.extra)
+		if seq == seqNone {
+			t.Fatalf("%s: emitted no agent states (next sequence %d either way)", tt.name, seq)
+		}
+		if got != want || gotRecs != recs {
+			t.Errorf("%s: ledger hash %s (%d records), want %s (%d records) as with no agent states", tt.name, got, gotRecs, want, recs)
+		}
+	}
+}
+
+// Every fill reports the tick and market sequence of its decision and the
+// slippage it drew, and the prices follow from them exactly.
+func TestTradesCarryDecisionAndSlippage(t *testing.T) {
+	flip := func(in Input, n int) Target {
+		if n%3 == 0 {
+			return Target{Side: Long, Size: 0.5}
+		}
+		return Target{Side: Flat}
+	}
+	ar, c := scripted(t, Config{Seed: 5, Slippage: market.Bps(20)}, 1, flip)
+	ps := make([]float64, 60)
+	for i := range ps {
+		ps[i] = 100 + float64(0.1*float64(i%7)) // small moves: no loss scar raises the slippage bound
+	}
+	prices(t, ar, ps...)
+	marketSeq := map[int64]uint64{}
+	marketPx := map[int64]market.Price{}
+	for _, e := range c.of(EventMarket) {
+		marketSeq[e.Tick], marketPx[e.Tick] = e.Seq, e.Market.Price
+	}
+	trades := c.of(EventTrade)
+	if len(trades) < 10 {
+		t.Fatalf("only %d trades", len(trades))
+	}
+	drew := false
+	for _, e := range trades {
+		tr := e.Trade
+		if tr.DecisionTick >= e.Tick || tr.DecisionSeq != marketSeq[tr.DecisionTick] {
+			t.Errorf("seq %d: filled at tick %d, decided at tick %d seq %d (that tick's market event is seq %d)",
+				e.Seq, e.Tick, tr.DecisionTick, tr.DecisionSeq, marketSeq[tr.DecisionTick])
+		}
+		if tr.Slippage < 0 || tr.Slippage > market.Bps(20) {
+			t.Errorf("seq %d: slippage %d ppm outside [0, 2000]", e.Seq, tr.Slippage)
+		}
+		drew = drew || tr.Slippage > 0
+		buy := (tr.Action == "open") == (tr.Side == Long)
+		want := marketPx[e.Tick].Mul(market.RateScale - tr.Slippage)
+		if buy {
+			want = marketPx[e.Tick].Mul(market.RateScale + tr.Slippage)
+		}
+		if tr.Price != want {
+			t.Errorf("seq %d: fill price %v, want %v from the tick's price and slippage %d ppm", e.Seq, tr.Price, want, tr.Slippage)
+		}
+	}
+	if !drew {
+		t.Error("no fill drew any slippage")
+	}
+}

@@ -71,7 +71,7 @@ func (a *agent) die(t *tickCtx, cause Cause) {
 		a.pend[s] = order{}
 		if a.pos[s].qty != 0 {
 			a.mark(s, t.marks[s])
-			a.closePos(t, s, t.marks[s], "liquidation")
+			a.closePos(t, s, t.marks[s], "liquidation", order{decTick: t.tick, decSeq: t.seq})
 		}
 	}
 	eq := a.equity()

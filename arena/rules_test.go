@@ -367,3 +367,87 @@ func TestEquityFloorCountsEndowmentsAsKept(t *testing.T) {
 		})
 	}
 }
+
+// A long→short flip whose closing leg takes a severity-3 loss scar must not
+// open the short: the scar forbids it from the moment it is taken.
+func TestScarOnClosingLegForbidsTheShortItFlipsTo(t *testing.T) {
+	cfg := Config{ScarDrawdown: market.Percent(99), DeathDrawdown: market.Percent(99), EquityFloor: market.Percent(1)}
+	side := Long
+	ar, c := scripted(t, cfg, 1, func(in Input, n int) Target { return Target{Side: side, Size: 1} })
+	prices(t, ar, 100, 100) // decide long, open long
+	side = Short
+	prices(t, ar, 92, 92) // decide short on an 8 % fall; the flip fills on the next tick
+	scars := c.of(EventScar)
+	if len(scars) != 1 || scars[0].Scar.Scar.Kind != ScarLoss || scars[0].Scar.Scar.Severity != 3 {
+		t.Fatalf("scars %+v, want one loss scar of severity 3", scars)
+	}
+	for _, e := range c.of(EventTrade) {
+		if e.Trade.Action == "open" && e.Trade.Side == Short {
+			t.Fatalf("short opened at seq %d tick %d after the severity-3 scar at seq %d", e.Seq, e.Tick, scars[0].Seq)
+		}
+	}
+	prices(t, ar, 92, 92) // the strategy still wants short: nothing opens
+	if st := mustAgent(t, ar, "S"); len(st.Positions) != 0 {
+		t.Errorf("positions %+v, want flat", st.Positions)
+	}
+}
+
+// The deepest fall is measured from the peak as paying a child lowered it:
+// a fall after the payment counts in full against the lowered peak, and the
+// payment itself is not a fall.
+func TestMaxDrawdownAcrossAnEndowment(t *testing.T) {
+	cfg := Config{Symbols: []market.Symbol{"BTC-USD"}}.withDefaults(1)
+	usd := market.USD
+	tests := []struct {
+		name  string
+		path  []market.Money // equity tick by tick; 0 pays endow
+		endow market.Money
+		want  market.Rate
+	}{
+		{"no child", []market.Money{usd(100_000), usd(99_000), usd(99_500)}, 0,
+			drawdown(usd(100_000), usd(99_000))},
+		// Peak 100k, a 1 % dip, a recovery to 99.5k, then 24.875k paid: the
+		// peak becomes 75.125k, and a fall to 74.2k is 1.23 % below it.
+		{"fall after the gift", []market.Money{usd(100_000), usd(99_000), usd(99_500), 0, usd(74_200)}, usd(24_875),
+			drawdown(usd(75_125), usd(74_200))},
+		{"gift alone is not a fall", []market.Money{usd(100_000), usd(100_000), 0, usd(75_000)}, usd(25_000), 0},
+		// 10k below a 100k peak, 22.5k paid: still 10k below, now of 77.5k.
+		{"fall in progress at the gift", []market.Money{usd(100_000), usd(90_000), 0, usd(67_500)}, usd(22_500),
+			drawdown(usd(77_500), usd(67_500))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &agent{initial: usd(100_000), cash: usd(100_000), peak: usd(100_000), scarRef: usd(100_000),
+				prevEquity: usd(100_000), pos: make([]position, 1), pend: make([]order, 1)}
+			a.updateLevels(&cfg)
+			for _, eq := range tt.path {
+				if eq == 0 {
+					a.pay(tt.endow, &cfg)
+					continue
+				}
+				a.cash = eq // flat: equity is cash
+				a.track(&cfg, eq)
+			}
+			if a.maxDD != tt.want {
+				t.Errorf("max drawdown %v ppm, want %v ppm", int64(a.maxDD), int64(tt.want))
+			}
+		})
+	}
+}
+
+// A death records its own sequence number and tick.
+func TestDeathCarriesItsSequenceAndTick(t *testing.T) {
+	ar, c := scripted(t, Config{}, 5, longAt(0, 0))
+	prices(t, ar, 100, 100, 80)
+	deaths := c.of(EventDeath)
+	if len(deaths) != 1 {
+		t.Fatalf("%d deaths, want 1", len(deaths))
+	}
+	d := deaths[0]
+	if d.Death.Seq != d.Seq || d.Death.Tick != d.Tick || d.Tick != 2 {
+		t.Errorf("death records seq %d tick %d; its event is seq %d tick %d (want tick 2)", d.Death.Seq, d.Death.Tick, d.Seq, d.Tick)
+	}
+	if st := mustAgent(t, ar, "S"); st.Death == nil || st.Death.Seq != d.Seq {
+		t.Errorf("the agent's state holds death %+v, want seq %d", st.Death, d.Seq)
+	}
+}

@@ -28,7 +28,7 @@ var Inheritances = []Inheritance{
 
 // spawn gives parent a child if the living population allows it. The
 // parent pays Config.SpawnShare of its equity; its peaks drop by the same
-// amount so the gift is not a drawdown. The child is named
+// amount so the gift is not a drawdown (see agent.pay). The child is named
 // "<parent>.<n>" for the parent's n-th child and trades from the next tick.
 func (ar *Arena) spawn(parent *agent, now time.Time) error {
 	parent.wantSpawn = false
@@ -51,14 +51,7 @@ func (ar *Arena) spawn(parent *agent, now time.Time) error {
 			return err
 		}
 	}
-	parent.cash -= endow
-	parent.endowments += endow
-	parent.roundPaid += endow
-	parent.peak -= endow
-	parent.scarRef -= endow
-	parent.prevEquity -= endow
-	parent.trough -= endow
-	parent.updateLevels(&ar.cfg)
+	parent.pay(endow, &ar.cfg)
 	parent.sinceSpawn = 0
 	child.generation = parent.generation + 1
 	child.parent = parent.id

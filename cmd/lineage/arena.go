@@ -119,11 +119,13 @@ func writeOutput(w io.Writer, path string, b []byte) error {
 	return nil
 }
 
-// recorder is the arena's sink for offline runs: it counts events and
-// keeps the trade ledger when asked.
+// recorder is the arena's sink for offline runs: it counts events, keeps
+// every birth and round, and keeps the trade ledger when asked.
 type recorder struct {
 	keepTrades bool
 	trades     []tradeRow
+	spawns     []spawnRow
+	rounds     []roundRow
 	counts     map[arena.EventType]int
 }
 
@@ -132,8 +134,13 @@ func (r *recorder) Emit(e arena.Event) error {
 		r.counts = map[arena.EventType]int{}
 	}
 	r.counts[e.Type]++
-	if r.keepTrades && e.Trade != nil {
-		r.trades = append(r.trades, tradeRow{Seq: e.Seq, Time: e.Time, TradeEvent: *e.Trade})
+	switch {
+	case r.keepTrades && e.Trade != nil:
+		r.trades = append(r.trades, tradeRow{Seq: e.Seq, Tick: e.Tick, Time: e.Time, TradeEvent: *e.Trade})
+	case e.Spawn != nil:
+		r.spawns = append(r.spawns, spawnRow{Seq: e.Seq, Tick: e.Tick, SpawnEvent: *e.Spawn})
+	case e.Round != nil:
+		r.rounds = append(r.rounds, roundRow{Seq: e.Seq, Tick: e.Tick, RoundResult: *e.Round})
 	}
 	return nil
 }

@@ -210,7 +210,7 @@ func TestArenaReports(t *testing.T) {
 			t.Errorf("csv leaderboard:\n%s", r.stdout)
 		}
 		r = runCmd(t, nil, append(base, "--format", "csv", "--trades")...)
-		if !strings.HasPrefix(r.stdout, "sequence,time,agent,symbol,action,side,quantity,price,fee,realized_pnl,net_pnl,reason\n") {
+		if !strings.HasPrefix(r.stdout, "sequence,tick,time,decision_tick,decision_sequence,agent,symbol,action,side,quantity,price,slippage_ppm,fee,realized_pnl,net_pnl,cash,reason\n") {
 			t.Errorf("csv trade ledger starts %q", firstLine(r.stdout))
 		}
 	})

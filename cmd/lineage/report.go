@@ -15,22 +15,34 @@ import (
 	"github.com/lineage-arena/lineage/market"
 )
 
+// reportFormat and reportVersion name the JSON report's layout, documented
+// in docs/arena.md. The version changes whenever a field changes meaning or
+// goes away; fields may be added within a version.
+const (
+	reportFormat  = "lineage-arena-report"
+	reportVersion = 2
+)
+
 // report is the outcome of an offline run. It holds only what the seed and
 // the feed determine, so two runs of the same inputs print the same bytes.
 type report struct {
-	Config        reportConfig        `json:"config"`
-	Seed          uint64              `json:"seed"`
-	Ticks         int64               `json:"ticks"`
-	AgentTicks    int64               `json:"agent_ticks"`
-	Events        int                 `json:"events"`
-	LedgerHash    string              `json:"ledger_hash"`
-	LedgerRecords int64               `json:"ledger_records"`
-	Births        int                 `json:"births"`
-	Deaths        int                 `json:"deaths"`
-	SkippedRows   int                 `json:"skipped_rows,omitempty"`
-	Agents        []arena.Standing    `json:"agents"`
-	Rounds        []arena.RoundWinner `json:"rounds"`
-	Trades        []tradeRow          `json:"trades,omitempty"`
+	Format        string           `json:"format"`
+	Version       int              `json:"version"`
+	LedgerFormat  int              `json:"ledger_format"`
+	Config        reportConfig     `json:"config"`
+	Seed          uint64           `json:"seed"`
+	Ticks         int64            `json:"ticks"`
+	AgentTicks    int64            `json:"agent_ticks"`
+	Events        int              `json:"events"`
+	LedgerHash    string           `json:"ledger_hash"`
+	LedgerRecords int64            `json:"ledger_records"`
+	Births        int              `json:"births"`
+	Deaths        int              `json:"deaths"`
+	SkippedRows   int              `json:"skipped_rows,omitempty"`
+	Agents        []arena.Standing `json:"agents"`
+	Spawns        []spawnRow       `json:"spawns"`
+	Rounds        []roundRow       `json:"rounds"`
+	Trades        []tradeRow       `json:"trades,omitempty"`
 }
 
 type reportConfig struct {
@@ -45,16 +57,33 @@ type reportConfig struct {
 }
 
 // tradeRow is one fill of the trade ledger: the trade event with its
-// sequence number and time.
+// sequence number, tick and time.
 type tradeRow struct {
 	Seq  uint64    `json:"sequence"`
+	Tick int64     `json:"tick"`
 	Time time.Time `json:"time"`
 	arena.TradeEvent
+}
+
+// spawnRow is one birth: the spawn event with its sequence number and tick.
+type spawnRow struct {
+	Seq  uint64 `json:"sequence"`
+	Tick int64  `json:"tick"`
+	arena.SpawnEvent
+}
+
+// roundRow is one round's end: the round event, every standing included,
+// with its sequence number and tick.
+type roundRow struct {
+	Seq  uint64 `json:"sequence"`
+	Tick int64  `json:"tick"`
+	arena.RoundResult
 }
 
 func newReport(ar *arena.Arena, st *setup, rec *recorder) *report {
 	cfg := ar.Config()
 	r := &report{
+		Format: reportFormat, Version: reportVersion, LedgerFormat: arena.LedgerFormat,
 		Config: reportConfig{
 			Feed: st.feed, Symbols: cfg.Symbols, Founders: len(st.roster), RoundTicks: cfg.RoundTicks,
 			FeeRate: cfg.Fee.Float64(), Slippage: cfg.Slippage.Float64(), LeverageCap: cfg.LeverageCap.Float64(),
@@ -62,7 +91,7 @@ func newReport(ar *arena.Arena, st *setup, rec *recorder) *report {
 		},
 		Seed: cfg.Seed, Ticks: ar.Ticks(), AgentTicks: ar.AgentTicks(), LedgerHash: ar.LedgerHash(),
 		LedgerRecords: ar.LedgerRecords(), Births: rec.counts[arena.EventSpawn], Deaths: rec.counts[arena.EventDeath],
-		Rounds: ar.Winners(), Trades: rec.trades,
+		Spawns: rec.spawns, Rounds: rec.rounds, Trades: rec.trades,
 	}
 	if st.replay != nil {
 		r.SkippedRows = st.replay.Skipped()
@@ -72,7 +101,10 @@ func newReport(ar *arena.Arena, st *setup, rec *recorder) *report {
 	}
 	r.Agents = ar.Leaderboard()
 	if r.Rounds == nil {
-		r.Rounds = []arena.RoundWinner{}
+		r.Rounds = []roundRow{}
+	}
+	if r.Spawns == nil {
+		r.Spawns = []spawnRow{}
 	}
 	return r
 }
@@ -88,14 +120,23 @@ var leaderboardHeader = []string{
 	"trades", "fees", "scars", "max_drawdown", "sharpe", "profit_factor", "trust", "tier", "children", "rounds_won",
 }
 
+// tradeHeader is the CSV trade ledger's header: the JSON trade fields, money
+// in the same decimal form.
+var tradeHeader = []string{
+	"sequence", "tick", "time", "decision_tick", "decision_sequence", "agent", "symbol", "action", "side",
+	"quantity", "price", "slippage_ppm", "fee", "realized_pnl", "net_pnl", "cash", "reason",
+}
+
 func (r *report) writeCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if r.Trades != nil {
-		cw.Write([]string{"sequence", "time", "agent", "symbol", "action", "side", "quantity", "price", "fee", "realized_pnl", "net_pnl", "reason"})
+		cw.Write(tradeHeader)
 		for _, t := range r.Trades {
 			cw.Write([]string{
-				strconv.FormatUint(t.Seq, 10), t.Time.UTC().Format(time.RFC3339Nano), t.Agent, string(t.Symbol), t.Action,
-				t.Side.String(), t.Qty.String(), t.Price.String(), t.Fee.String(), t.Realized.String(), t.NetPnL.String(), t.Reason,
+				strconv.FormatUint(t.Seq, 10), strconv.FormatInt(t.Tick, 10), t.Time.UTC().Format(time.RFC3339Nano),
+				strconv.FormatInt(t.DecisionTick, 10), strconv.FormatUint(t.DecisionSeq, 10), t.Agent, string(t.Symbol), t.Action,
+				t.Side.String(), t.Qty.String(), t.Price.String(), strconv.FormatInt(int64(t.Slippage), 10), t.Fee.String(),
+				t.Realized.String(), t.NetPnL.String(), t.Cash.String(), t.Reason,
 			})
 		}
 	} else {
