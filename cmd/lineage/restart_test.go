@@ -3,15 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/eventlog"
@@ -416,5 +417,40 @@ func TestLockedDataDirAndVerifyBesideServe(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(seg); len(after) != frameOffset(b, 300) {
 		t.Error("the refused serve changed the log")
+	}
+}
+
+// A forged last record — checksum, hash and chain all valid, appended after
+// the last commit — is refused by verify as it is by serve: both replay the
+// run and check every record against what the arena computes.
+func TestVerifyAgreesWithServeOnAForgedRecord(t *testing.T) {
+	dir := deadRun(t)
+	var trade []byte
+	eventlog.Walk(filepath.Join(dir, "events"), func(r eventlog.Record) error {
+		if r.Type == string(arena.EventTrade) && trade == nil {
+			trade = bytes.Clone(r.Payload)
+		}
+		return nil
+	})
+	l, err := eventlog.Open(filepath.Join(dir, "events"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _ := l.Last()
+	forgedAt := time.Unix(2e9, 0)
+	if _, err := l.Append(next, forgedAt, string(arena.EventTrade), trade); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "replay diverged at sequence " + strconv.FormatUint(next, 10)
+	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("serve on a forged record: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+	r = runCmd(t, nil, "verify", "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("verify on a forged record: exit %d, stderr %q; want %q", r.code, r.stderr, want)
 	}
 }

@@ -15,7 +15,8 @@ import (
 )
 
 const verifyAbout = `lineage verify: check a data dir without changing it — every event record's
-checksum, hash and link in the chain, and every tombstone's signature, against the
+checksum, hash and link in the chain, each record against what the run's replay
+computes (as serve checks it at start), and every tombstone's signature, against the
 deaths the log records, and that the log reaches its high-water mark (no committed
 record lost). It takes no lock and runs beside a serving process. Exit 0 when all
 hold; exit 1 naming the first bad record (by sequence) or file otherwise.`
@@ -32,7 +33,22 @@ func runVerify(_ context.Context, env *Env, args []string) error {
 	dead := map[string]bool{}
 	// Read-only: no lock, no repair, so verify runs beside a serving
 	// process; a frame it is writing is the end of the log.
+	// Every record is checked as serve checks it when it starts: the run is
+	// replayed from its genesis and each record compared with what the arena
+	// computes, so a record with a valid chain that the run did not produce
+	// fails here as it fails there.
+	rb := &rebuilder{found: func(g genesis, s arena.Sink) (*arena.Arena, error) {
+		return arena.New(g.config(), g.Roster, s)
+	}}
+	defer func() {
+		if rb.ar != nil {
+			rb.ar.Close()
+		}
+	}()
 	l, err := eventlog.OpenReadOnly(filepath.Join(*dataDir, "events"), eventlog.Options{Visit: func(r eventlog.Record) error {
+		if err := rb.visit(r); err != nil {
+			return err
+		}
 		if r.Type != string(arena.EventDeath) {
 			return nil
 		}
