@@ -12,33 +12,32 @@ import (
 // concurrent use; many Iters may read one Log at once, concurrently with
 // its writer.
 type Iter struct {
-	segs  []segment
-	from  uint64
-	until uint64 // exclusive: the durable count when the Iter was made
-	chain chain
-	cur   int
-	f     *os.File
-	fr    *frameReader
-	err   error
+	segs   []segment
+	from   uint64
+	until  uint64 // exclusive: the durable count when the Iter was made
+	chain  chain
+	cur    int
+	seek   int64 // offset in segs[cur] to start reading at
+	resync bool  // the next record read starts the chain check
+	f      *os.File
+	fr     *frameReader
+	err    error
 }
 
 // Iter returns an iterator over the durable records with sequence numbers
-// from `from` on, up to those durable now. Records are checked as they are
+// from `from` on, up to those durable now. It starts reading at the entry
+// of the log's sparse index nearest before from, so the first record costs
+// the same wherever it lies in its segment. Records are checked as they are
 // read (checksum, hash and chain), so a file damaged after Open is reported
 // rather than served.
 func (l *Log) Iter(from uint64) *Iter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := &Iter{segs: append([]segment(nil), l.segs...), from: from, until: l.durable}
-	// Start at the last segment that begins at or before from.
-	for i := range it.segs {
-		if it.segs[i].first <= from {
-			it.cur = i
-		}
-	}
-	if len(it.segs) > 0 {
-		it.chain.next = it.segs[it.cur].first
-		it.chain.last = [32]byte{}
+	if e, ok := l.idx.find(from); ok {
+		it.cur, it.seek, it.chain.next, it.resync = e.seg, e.off, e.seq, true
+	} else if len(it.segs) > 0 {
+		it.chain.next = it.segs[0].first
 	}
 	return it
 }
@@ -57,7 +56,15 @@ func (it *Iter) Next() (Record, error) {
 				it.err = err
 				break
 			}
+			if it.seek > 0 {
+				if _, err := f.Seek(it.seek, io.SeekStart); err != nil {
+					f.Close()
+					it.err = err
+					break
+				}
+			}
 			it.f, it.fr = f, newFrameReader(f)
+			it.fr.off, it.seek = it.seek, 0
 		}
 		rec, err := it.fr.next()
 		if err == io.EOF {
@@ -72,8 +79,10 @@ func (it *Iter) Next() (Record, error) {
 		}
 		// The first record read in a segment starts the chain there; its
 		// link to the previous segment was checked by Open.
-		if rec.Seq == it.segs[it.cur].first {
+		// So does the first record read after a seek: Open checked its link.
+		if rec.Seq == it.segs[it.cur].first || it.resync {
 			it.chain.last = rec.Prev
+			it.resync = false
 		}
 		if err := it.chain.check(rec); err != nil {
 			it.err = err

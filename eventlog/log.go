@@ -32,6 +32,8 @@ const DefaultSegmentBytes = 64 << 20
 const maxBuffered = 4 << 20
 
 // Log is an open event log. Append and Sync are for one writer goroutine;
+// only one Log at a time may have a directory open for writing (see
+// ErrLocked); any number may have it open read-only (OpenReadOnly).
 // Durable, Last and Iter may be called from any goroutine. An event is
 // durable — and may be acknowledged — once a Sync that began after its
 // Append has returned nil. A failed write or fsync makes the Log refuse
@@ -51,32 +53,106 @@ type Log struct {
 	last    [32]byte
 	durable uint64 // records [0, durable) are on disk and synced
 	err     error  // sticky write failure, or ErrClosed
-	stats   Stats  // counters; the derived fields are filled in by Stats
+	idx     index  // sequence → segment offset, see Iter
+
+	readOnly bool
+	lock     *dirLock    // the writer's lock; nil when read-only
+	head     *headWriter // the writer's high-water mark; nil when read-only
+	pending  int64       // read-only: bytes after the last whole record
+	stats    Stats       // counters; the derived fields are filled in by Stats
 }
 
-// Open opens the log in dir, creating dir (mode 0700) and the log if
-// needed. It reads every record, checking checksums, hashes and the chain.
-// A torn tail — an incomplete or garbled last write, with no good record
-// after it — is truncated, and the repair is logged. Damage anywhere else is
-// an error wrapping ErrCorrupt that names the record: a broken history is
-// never repaired silently.
+// Open opens the log in dir for writing, creating dir (mode 0700) and the
+// log if needed. It first takes the directory's writer lock: if another Log
+// holds it, in this process or another, Open fails with an error wrapping
+// ErrLocked that names the holder's process id. Close (or the process's
+// death) releases it.
+//
+// Open reads every record, checking checksums, hashes and the chain, and
+// that the log reaches its high-water mark (HeadFile): a log whose newest
+// committed records are gone fails with ErrLostTail. A torn tail — an
+// incomplete or garbled last write, with no good record after it — is
+// truncated, and the repair is logged. A segment that does not start with a
+// record of this log fails with ErrNotSegment. Damage anywhere else is an
+// error wrapping ErrCorrupt that names the record: a broken history is
+// never repaired silently, and on any error nothing is changed.
 func Open(dir string, opts Options) (*Log, error) {
-	if opts.SegmentBytes <= 0 {
-		opts.SegmentBytes = DefaultSegmentBytes
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open event log %s: %w", dir, err)
+	}
+	l, err := openWriter(dir, opts)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	l.lock = lock
+	return l, nil
+}
+
+// OpenReadOnly opens the log in dir for reading only, beside a writer that
+// may be appending to it: it takes no lock and changes no byte. It checks
+// the log as Open does, except that bytes after the last whole record of
+// the last segment — a write in progress, or a torn tail that the writer's
+// next Open will repair — are the end of the log, not a defect (Pending
+// says how many). The Log sees the records there were when it was opened;
+// Append and Sync fail with ErrReadOnly. A missing dir is an error.
+func OpenReadOnly(dir string, opts Options) (*Log, error) {
+	opts = opts.withDefaults()
+	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
 	res, err := scan(dir, opts.Visit)
 	if err != nil {
 		return nil, fmt.Errorf("open event log %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: opts, segs: res.segs, next: res.next, last: res.last, durable: res.next}
+	l := &Log{dir: dir, opts: opts, segs: res.segs, idx: res.idx, next: res.next, last: res.last, durable: res.next,
+		readOnly: true, err: ErrReadOnly}
+	if res.tornAt >= 0 {
+		l.pending = res.tornSize
+	}
+	return l, nil
+}
+
+// ErrReadOnly is returned by Append and Sync on a Log opened with
+// OpenReadOnly.
+var ErrReadOnly = errors.New("event log opened read-only")
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// openWriter opens the log in dir, whose lock the caller holds.
+func openWriter(dir string, opts Options) (*Log, error) {
+	res, err := scan(dir, opts.Visit)
+	if err != nil {
+		return nil, fmt.Errorf("open event log %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: opts, segs: res.segs, idx: res.idx, next: res.next, last: res.last, durable: res.next}
+	hw, err := openHeadWriter(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open event log: %w", err)
+	}
+	l.head = hw
+	// The mark is made durable now, for a log that had none and for one
+	// that runs past its (lagging) mark.
+	if err := hw.write(head{committed: res.next, last: res.last}, true); err != nil {
+		hw.close()
+		return nil, fmt.Errorf("open event log: high-water mark: %w", err)
+	}
 	if len(l.segs) == 0 {
 		if err := l.newSegment(); err != nil {
+			hw.close()
 			return nil, err
 		}
 		return l, nil
@@ -84,15 +160,18 @@ func Open(dir string, opts Options) (*Log, error) {
 	cur := l.segs[len(l.segs)-1]
 	f, err := os.OpenFile(cur.path, os.O_RDWR, 0)
 	if err != nil {
+		hw.close()
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
 	if res.tornAt >= 0 {
 		if err := f.Truncate(res.tornAt); err != nil {
 			f.Close()
+			hw.close()
 			return nil, fmt.Errorf("open event log: repair torn tail: %w", err)
 		}
 		if err := f.Sync(); err != nil {
 			f.Close()
+			hw.close()
 			return nil, fmt.Errorf("open event log: repair torn tail: %w", err)
 		}
 		opts.Logger.Warn("event log torn tail repaired", "segment", filepath.Base(cur.path),
@@ -101,6 +180,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	end, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		f.Close()
+		hw.close()
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
 	l.seg, l.size = f, end
@@ -120,6 +200,12 @@ func (l *Log) newSegment() error {
 		return fmt.Errorf("event log: new segment: %w", err)
 	}
 	if l.seg != nil {
+		// At a rollover every record is durable: the mark is made durable
+		// with them, so losing a whole segment is always caught.
+		if err := l.head.write(head{committed: l.durable, last: l.last}, true); err != nil {
+			f.Close()
+			return fmt.Errorf("event log: high-water mark: %w", err)
+		}
 		l.seg.Close()
 	}
 	l.seg, l.size = f, 0
@@ -157,6 +243,7 @@ func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]b
 		}
 	}
 	r := Record{Seq: seq, Time: t, Type: typ, Payload: payload, Prev: l.last}
+	offset := l.size
 	before := len(l.buf)
 	buf, err := r.encode(l.buf)
 	if err != nil {
@@ -166,6 +253,7 @@ func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]b
 	l.buf = buf
 	l.size += int64(len(l.buf) - before)
 	l.stats.Appends++
+	l.idx.add(seq, len(l.segs)-1, offset)
 	l.next++
 	l.last = r.Hash
 	if len(l.buf) >= maxBuffered {
@@ -203,6 +291,11 @@ func (l *Log) flush(sync bool) error {
 			return l.fail(fmt.Errorf("event log: fsync: %w", err))
 		}
 		l.durable = l.next
+		// The mark follows the fsync, so it never runs ahead of the log;
+		// it is not fsynced itself (see HeadFile).
+		if err := l.head.write(head{committed: l.durable, last: l.last}, false); err != nil {
+			return l.fail(fmt.Errorf("event log: high-water mark: %w", err))
+		}
 		l.stats.Syncs++
 		l.stats.SyncSeconds.observe(time.Since(start))
 	}
@@ -233,19 +326,38 @@ func (l *Log) Last() (next uint64, hash [32]byte) {
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// Close syncs what was appended and closes the log. It is idempotent; a
-// sync failure is returned.
+// Pending is, for a Log opened read-only, the bytes after the last whole
+// record of the last segment: a write in progress or a torn tail, left
+// alone. It is 0 for a writable Log.
+func (l *Log) Pending() int64 { return l.pending }
+
+// Close syncs what was appended, makes the high-water mark durable, closes
+// the log and releases its lock. It is idempotent; a sync failure is
+// returned.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if errors.Is(l.err, ErrClosed) {
 		return nil
 	}
+	if l.readOnly {
+		l.err = ErrClosed
+		return nil
+	}
 	var err error
 	if l.err == nil {
 		err = l.flush(true)
+		if err == nil {
+			err = l.head.write(head{committed: l.durable, last: l.last}, true)
+		}
 	}
 	if cerr := l.seg.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := l.head.close(); err == nil {
+		err = cerr
+	}
+	if cerr := l.lock.release(); err == nil {
 		err = cerr
 	}
 	l.err = ErrClosed

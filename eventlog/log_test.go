@@ -164,6 +164,9 @@ func TestTornTailIsRepaired(t *testing.T) {
 			l := mustOpen(t, dir, Options{})
 			appendN(t, l, 100)
 			l.Close()
+			// The damaged record was written but its commit never returned:
+			// the high-water mark stops before it.
+			setHead(t, dir, uint64(min(tt.keep, 100)))
 			path := lastSegment(t, dir)
 			b, _ := os.ReadFile(path)
 			if err := os.WriteFile(path, tt.damage(b), 0o600); err != nil {
@@ -186,6 +189,25 @@ func TestTornTailIsRepaired(t *testing.T) {
 				t.Errorf("after repair and appends: Verify = %d, %v", n, err)
 			}
 		})
+	}
+}
+
+// setHead rewrites dir's high-water mark to say that records [0, committed)
+// were committed, as a crash before the last commit returned leaves it.
+func setHead(t *testing.T, dir string, committed uint64) {
+	t.Helper()
+	var h head
+	h.committed = committed
+	if err := Walk(dir, func(r Record) error {
+		if r.Seq == committed-1 {
+			h.last = r.Hash
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HeadFile), h.encode(), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

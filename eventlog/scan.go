@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,8 +136,11 @@ func (c *chain) check(r Record) error {
 type scanResult struct {
 	chain
 	segs     []segment
-	tornAt   int64 // offset in the last segment where a torn tail starts; -1 if none
-	tornSize int64 // bytes from tornAt to the end of the last segment
+	idx      index
+	markAt   uint64   // the high-water mark's count of committed records; 0 for none
+	markHash [32]byte // the hash of record markAt-1, once the scan has read it
+	tornAt   int64    // offset in the last segment where a torn tail starts; -1 if none
+	tornSize int64    // bytes from tornAt to the end of the last segment
 	tornWhy  error
 }
 
@@ -145,45 +149,68 @@ type scanResult struct {
 // end of the last segment, with no good frame after it, is a torn tail:
 // reported in the result, not an error. Any other defect is an error
 // wrapping ErrCorrupt that names the sequence number and file.
+//
+// If dir holds a high-water mark, the log must reach it with the record it
+// names: a shorter log is an error wrapping ErrLostTail. The mark is read
+// before the segments, so a writer committing meanwhile only moves the end
+// further out.
 func scan(dir string, visit func(Record) error) (*scanResult, error) {
+	h, hasHead, err := readHead(dir)
+	if err != nil {
+		return nil, err
+	}
 	segs, err := listSegments(dir)
 	if err != nil {
 		return nil, err
 	}
-	res := &scanResult{segs: segs, tornAt: -1}
+	res := &scanResult{segs: segs, tornAt: -1, markAt: h.committed}
 	for i, sg := range segs {
 		if sg.first != res.next {
 			return nil, fmt.Errorf("%w: segment %s starts at %d where %d was expected", ErrCorrupt, filepath.Base(sg.path), sg.first, res.next)
 		}
 		last := i == len(segs)-1
-		if err := scanSegment(sg, last, res, visit); err != nil {
+		if err := scanSegment(i, last, res, visit); err != nil {
+			return nil, err
+		}
+	}
+	if hasHead {
+		if err := checkHead(h, res); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
 }
 
-func scanSegment(sg segment, last bool, res *scanResult, visit func(Record) error) error {
+func scanSegment(i int, last bool, res *scanResult, visit func(Record) error) error {
+	sg := res.segs[i]
 	f, err := os.Open(sg.path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fr := newFrameReader(f)
+	// The segment is read up to its size now: a writer appending meanwhile
+	// (beside a read-only open) adds only what this scan does not see.
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	fr := newFrameReader(io.LimitReader(f, size))
 	for {
+		start := fr.off
 		rec, err := fr.next()
 		if err == io.EOF {
 			return nil
 		}
 		if errors.Is(err, errTorn) {
-			st, serr := f.Stat()
-			if serr != nil {
-				return serr
+			if start == 0 && foreign(sg.path, sg.first) {
+				return fmt.Errorf("%w: %w: %s does not start with record %d; nothing was changed",
+					ErrCorrupt, ErrNotSegment, sg.path, sg.first)
 			}
-			if !last || goodFrameAfter(sg.path, fr.off+1) {
+			if !last || goodFrameAfter(sg.path, fr.off+1, size) {
 				return fmt.Errorf("%w: %s at offset %d, after record %d: %v", ErrCorrupt, filepath.Base(sg.path), fr.off, int64(res.next)-1, err)
 			}
-			res.tornAt, res.tornSize, res.tornWhy = fr.off, st.Size()-fr.off, err
+			res.tornAt, res.tornSize, res.tornWhy = fr.off, size-fr.off, err
 			return nil
 		}
 		if err != nil {
@@ -191,6 +218,10 @@ func scanSegment(sg segment, last bool, res *scanResult, visit func(Record) erro
 		}
 		if err := res.check(rec); err != nil {
 			return fmt.Errorf("%w (in %s)", err, filepath.Base(sg.path))
+		}
+		res.idx.add(rec.Seq, i, start)
+		if res.next == res.markAt {
+			res.markHash = rec.Hash
 		}
 		if visit != nil {
 			if err := visit(rec); err != nil {
@@ -200,13 +231,48 @@ func scanSegment(sg segment, last bool, res *scanResult, visit func(Record) erro
 	}
 }
 
-// goodFrameAfter reports whether any offset at or after from in path starts
+// ErrNotSegment reports a segment file whose first bytes are not a
+// record of this log — someone else's file, not a write a crash cut short.
+// It comes wrapped with ErrCorrupt; nothing is truncated.
+var ErrNotSegment = errors.New("not a Lineage event log segment")
+
+// foreign reports whether the bad frame at the start of the segment at path
+// cannot be the beginning of its first record, first, cut short by a crash:
+// a torn write leaves a prefix of the frame (or zeros, where the file grew
+// before its data reached the disk), so its length must be a record's and
+// its sequence number, if it got that far, first.
+func foreign(path string, first uint64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [frameHeader + 8]byte
+	n, _ := io.ReadFull(f, b[:])
+	if n == 0 || bytes.Count(b[:n], []byte{0}) == n {
+		return false
+	}
+	if n < 4 {
+		return b[0] != 0 // a record's length is below 2^24
+	}
+	if size := binary.BigEndian.Uint32(b[:]); size < bodyFixed+1 || size > maxBody {
+		return true
+	}
+	return n == len(b) && binary.BigEndian.Uint64(b[frameHeader:]) != first
+}
+
+// goodFrameAfter reports whether any offset at or after from, and before
+// size, in path starts
 // a frame whose checksum holds. A crash tears only the end of what was being
 // written; a good record after a bad one means the damage is in the middle
 // of history, which must not be truncated away.
-func goodFrameAfter(path string, from int64) bool {
+func goodFrameAfter(path string, from, size int64) bool {
 	b, err := os.ReadFile(path)
-	if err != nil || from >= int64(len(b)) {
+	if err != nil {
+		return false
+	}
+	b = b[:min(int64(len(b)), size)]
+	if from >= int64(len(b)) {
 		return false
 	}
 	for off := from; off+frameHeader+bodyFixed < int64(len(b)); off++ {

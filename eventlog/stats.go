@@ -49,7 +49,7 @@ func (l *Log) Stats() Stats {
 	defer l.mu.Unlock()
 	s := l.stats
 	s.Records, s.Durable, s.Segments = l.next, l.durable, len(l.segs)
-	s.Failed = l.err != nil && l.err != ErrClosed
+	s.Failed = l.err != nil && l.err != ErrClosed && l.err != ErrReadOnly
 	s.SyncSeconds.Bounds = syncBounds
 	s.SyncSeconds.Counts = append([]uint64(nil), l.stats.SyncSeconds.Counts...)
 	if s.SyncSeconds.Counts == nil {

@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/eventlog"
@@ -205,16 +208,23 @@ func TestVerifyNamesTheDefect(t *testing.T) {
 			b[len(b)/2] ^= 0x01
 			os.WriteFile(seg, b, 0o600)
 		}, "after record"},
-		{"record truncated mid-way", func(t *testing.T, dir string) {
+		{"committed record truncated mid-way", func(t *testing.T, dir string) {
 			seg := segments(t, dir)[0]
 			b, _ := os.ReadFile(seg)
 			os.WriteFile(seg, b[:len(b)-10], 0o600)
-		}, "torn tail"},
-		{"garbage appended", func(t *testing.T, dir string) {
+		}, "was committed"},
+		{"cut at a record boundary", func(t *testing.T, dir string) {
 			seg := segments(t, dir)[0]
 			b, _ := os.ReadFile(seg)
-			os.WriteFile(seg, append(b, "not a record at all"...), 0o600)
-		}, "torn tail"},
+			os.WriteFile(seg, b[:frameOffset(b, 200)], 0o600)
+		}, "log ends at sequence 199 but sequence"},
+		{"last segment deleted", func(t *testing.T, dir string) {
+			segs := segments(t, dir)
+			os.Remove(segs[len(segs)-1])
+		}, "was committed"},
+		{"not a segment", func(t *testing.T, dir string) {
+			os.WriteFile(segments(t, dir)[0], []byte("PK\x03\x04 some zip file, not a log"), 0o600)
+		}, "not a Lineage event log segment"},
 		{"tombstone edited", func(t *testing.T, dir string) {
 			path := filepath.Join(dir, "graveyard", "Reckless.tomb")
 			b, _ := os.ReadFile(path)
@@ -253,12 +263,52 @@ func segments(t *testing.T, dir string) []string {
 	return segs
 }
 
-// A torn tail is repaired when the server starts; the repaired log verifies.
+// frameOffset is the offset of record n in a segment that starts at 0.
+func frameOffset(b []byte, n int) int {
+	off := 0
+	for range n {
+		off += 8 + int(uint32(b[off])<<24|uint32(b[off+1])<<16|uint32(b[off+2])<<8|uint32(b[off+3]))
+	}
+	return off
+}
+
+// uncommit rewrites dir's high-water mark (docs/eventlog.md) to say that
+// only records [0, n) were committed: the state a crash leaves when the
+// records after them were written but their fsync never returned.
+func uncommit(t *testing.T, dir string, n uint64) {
+	t.Helper()
+	var hash [32]byte
+	if err := eventlog.Walk(filepath.Join(dir, "events"), func(r eventlog.Record) error {
+		if r.Seq == n-1 {
+			hash = r.Hash
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte("LHWM"), binary.BigEndian.AppendUint64(nil, n)...)
+	b = append(b, hash[:]...)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	if err := os.WriteFile(filepath.Join(dir, "events", eventlog.HeadFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A torn tail — the last write, never committed — is repaired when the
+// server starts; the repaired log verifies.
 func TestServeRepairsATornTail(t *testing.T) {
 	dir := deadRun(t)
 	seg := segments(t, dir)[0]
 	b, _ := os.ReadFile(seg)
+	n := 0
+	for frameOffset(b, n+1) < len(b) {
+		n++
+	}
+	uncommit(t, dir, uint64(n)) // the last record's commit never returned
 	os.WriteFile(seg, b[:len(b)-7], 0o600)
+	if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 || !strings.Contains(r.stdout, "bytes after the last record") {
+		t.Errorf("verify with a torn tail: exit %d, stdout %q, stderr %q; want ok and a note", r.code, r.stdout, r.stderr)
+	}
 	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
 	s.logs.waitFor(t, "arena resumed", s.exited)
 	if code := s.stop(); code != 0 {
@@ -307,6 +357,7 @@ func TestServeCompletesACutShortTick(t *testing.T) {
 	for range cut { // records 0..cut-1 stay
 		off += 8 + int(uint32(b[off])<<24|uint32(b[off+1])<<16|uint32(b[off+2])<<8|uint32(b[off+3]))
 	}
+	uncommit(t, dir, cut)
 	os.WriteFile(seg, b[:off], 0o600)
 
 	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
@@ -330,5 +381,76 @@ func TestServeCompletesACutShortTick(t *testing.T) {
 	}
 	if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 {
 		t.Errorf("verify after completion: %s", r.stderr)
+	}
+}
+
+// A data dir belongs to one server: a second serve on it refuses, naming
+// the holder, while verify and graveyard read it beside the running one
+// and change nothing. A lost tail is refused by serve as by verify.
+func TestLockedDataDirAndVerifyBesideServe(t *testing.T) {
+	dir := deadRun(t)
+	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
+	s.logs.waitFor(t, "arena resumed", s.exited)
+	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
+	want := "data dir is in use by process " + strconv.Itoa(os.Getpid())
+	if r.code != 1 || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+		t.Errorf("second serve: exit %d, stderr %q; want one line saying %q", r.code, r.stderr, want)
+	}
+	for range 5 { // the server appends all the while
+		if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 {
+			t.Fatalf("verify beside serve: exit %d, %s", r.code, r.stderr)
+		}
+	}
+	if r := runCmd(t, nil, "graveyard", "--data-dir", dir); r.code != 0 || !strings.Contains(r.stdout, "Reckless") {
+		t.Errorf("graveyard beside serve: exit %d, %s", r.code, r.stderr)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, s.logs)
+	}
+
+	seg := segments(t, dir)[0]
+	b, _ := os.ReadFile(seg)
+	os.WriteFile(seg, b[:frameOffset(b, 300)], 0o600)
+	r = runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "log ends at sequence 299 but sequence") {
+		t.Errorf("serve on a log that lost its tail: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(seg); len(after) != frameOffset(b, 300) {
+		t.Error("the refused serve changed the log")
+	}
+}
+
+// A forged last record — checksum, hash and chain all valid, appended after
+// the last commit — is refused by verify as it is by serve: both replay the
+// run and check every record against what the arena computes.
+func TestVerifyAgreesWithServeOnAForgedRecord(t *testing.T) {
+	dir := deadRun(t)
+	var trade []byte
+	eventlog.Walk(filepath.Join(dir, "events"), func(r eventlog.Record) error {
+		if r.Type == string(arena.EventTrade) && trade == nil {
+			trade = bytes.Clone(r.Payload)
+		}
+		return nil
+	})
+	l, err := eventlog.Open(filepath.Join(dir, "events"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _ := l.Last()
+	forgedAt := time.Unix(2e9, 0)
+	if _, err := l.Append(next, forgedAt, string(arena.EventTrade), trade); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "replay diverged at sequence " + strconv.FormatUint(next, 10)
+	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("serve on a forged record: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+	r = runCmd(t, nil, "verify", "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("verify on a forged record: exit %d, stderr %q; want %q", r.code, r.stderr, want)
 	}
 }
