@@ -231,6 +231,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, "max_conns", http.StatusServiceUnavailable, "server at its connection limit")
 		return
 	}
+	// A connection is counted live before it is upgraded, under the lock
+	// Close takes to mark the hub closed: Close's wait never races a new
+	// connection, which is refused once the hub is closing.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.conns.Add(-1)
+		h.refuse(w, "shutting_down", http.StatusServiceUnavailable, "server shutting down")
+		return
+	}
+	h.live.Add(1)
+	h.mu.Unlock()
 	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
 		rd: wsframe.NewServerSide(MaxInbound), tokens: InboundBurst,
 		lastFill: h.cfg.Now(), lastPing: h.cfg.Now()}
@@ -240,6 +252,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			conn.Close()
 		}
 		h.conns.Add(-1)
+		h.live.Done()
 		return
 	}
 	// Frames the client sent right behind its request are in the HTTP
@@ -254,7 +267,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.rc, _ = tc.SyscallConn()
 	}
 	h.accepted.Add(1)
-	h.live.Add(1)
 	h.open(c)
 	if early != nil {
 		c.received(early)
