@@ -143,48 +143,49 @@ func openWriter(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
+	if err := l.openTail(hw, res); err != nil {
+		hw.close()
+		return nil, err
+	}
 	l.head = hw
+	return l, nil
+}
+
+// openTail makes the high-water mark durable, then opens the last segment
+// for appending (repairing a torn tail) or starts the first one.
+func (l *Log) openTail(hw *headWriter, res *scanResult) error {
 	// The mark is made durable now, for a log that had none and for one
 	// that runs past its (lagging) mark.
 	if err := hw.write(head{committed: res.next, last: res.last}, true); err != nil {
-		hw.close()
-		return nil, fmt.Errorf("open event log: high-water mark: %w", err)
+		return fmt.Errorf("open event log: high-water mark: %w", err)
 	}
 	if len(l.segs) == 0 {
-		if err := l.newSegment(); err != nil {
-			hw.close()
-			return nil, err
-		}
-		return l, nil
+		return l.newSegment()
 	}
 	cur := l.segs[len(l.segs)-1]
 	f, err := os.OpenFile(cur.path, os.O_RDWR, 0)
 	if err != nil {
-		hw.close()
-		return nil, fmt.Errorf("open event log: %w", err)
+		return fmt.Errorf("open event log: %w", err)
 	}
 	if res.tornAt >= 0 {
-		if err := f.Truncate(res.tornAt); err != nil {
-			f.Close()
-			hw.close()
-			return nil, fmt.Errorf("open event log: repair torn tail: %w", err)
+		err := f.Truncate(res.tornAt)
+		if err == nil {
+			err = f.Sync()
 		}
-		if err := f.Sync(); err != nil {
+		if err != nil {
 			f.Close()
-			hw.close()
-			return nil, fmt.Errorf("open event log: repair torn tail: %w", err)
+			return fmt.Errorf("open event log: repair torn tail: %w", err)
 		}
-		opts.Logger.Warn("event log torn tail repaired", "segment", filepath.Base(cur.path),
+		l.opts.Logger.Warn("event log torn tail repaired", "segment", filepath.Base(cur.path),
 			"offset", res.tornAt, "bytes_dropped", res.tornSize, "last_sequence", int64(res.next)-1, "defect", res.tornWhy.Error())
 	}
 	end, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		f.Close()
-		hw.close()
-		return nil, fmt.Errorf("open event log: %w", err)
+		return fmt.Errorf("open event log: %w", err)
 	}
 	l.seg, l.size = f, end
-	return l, nil
+	return nil
 }
 
 // newSegment starts a segment whose first record is l.next, and makes its
