@@ -266,6 +266,9 @@ func TestFanOutToAThousandClients(t *testing.T) {
 						errs <- fmt.Errorf("got %s, want sequence %d", b, want)
 						return
 					}
+				case <-c.closed:
+					errs <- fmt.Errorf("closed before message %d: %v", want, c.err)
+					return
 				case <-time.After(wait):
 					errs <- fmt.Errorf("message %d never came", want)
 					return
