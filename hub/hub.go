@@ -28,7 +28,8 @@ const (
 	QueueBound = 1024
 	// MaxInbound bounds a client frame; a larger one closes with 1009.
 	MaxInbound = 4 << 10
-	// InboundRate and InboundBurst bound client messages per second; a
+	// InboundRate and InboundBurst bound client frames per second, every
+	// frame counted (messages, fragments, pings, pongs, empty or not); a
 	// flood closes with 1008.
 	InboundRate  = 10
 	InboundBurst = 20
