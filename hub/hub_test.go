@@ -351,3 +351,59 @@ func TestPublishedBatchesKeepTheirOrder(t *testing.T) {
 		}
 	}
 }
+
+// In both schemas every message of the snapshot is marked
+// "snapshot":true and carries the welcome's sequence, as the protocol
+// says; live events carry no mark.
+func TestSnapshotIsMarkedInEverySchema(t *testing.T) {
+	snap := &arena.Snapshot{
+		Time: t0,
+		Marks: []arena.MarketEvent{
+			{Symbol: "BTC-USD", Price: market.PriceFromFloat(45150.32)},
+			{Symbol: "ETH-USD", Price: market.PriceFromFloat(2501.2)},
+		},
+		Agents: []arena.AgentState{
+			{ID: "Balanced", Status: arena.StatusActive},
+			{ID: "Momentum", Status: arena.StatusDeceased},
+			{ID: "Conservative", Status: arena.StatusResting},
+		},
+	}
+	const snapMsgs = 5
+	for _, tt := range []struct{ name, query string }{
+		{"v1", ""},
+		{"v1 named", "?schema=v1"},
+		{"v2", "?schema=v2"},
+		{"v2 without history to resume from", "?schema=v2&since=3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, srv := newTestHub(t, Config{})
+			h.SetLastSeq(1040, snap)
+			c := mustDial(t, srv, tt.query)
+			w := c.next(t)
+			if w["type"] != "welcome" {
+				t.Fatalf("first message %v, want the welcome", w)
+			}
+			if strings.Contains(tt.query, "since=") {
+				if m := c.next(t); m["type"] != "resume" || m["code"] != "unavailable" {
+					t.Fatalf("resume without history answered %v", m)
+				}
+			}
+			for i := range snapMsgs {
+				m := c.next(t)
+				if m["snapshot"] != true || seqOf(t, m) != seqOf(t, w) {
+					t.Errorf("snapshot message %d: %v; want \"snapshot\":true and the welcome's sequence %d", i+1, m, seqOf(t, w))
+				}
+			}
+			h.Publish(events(1041, 5), nil)
+			for want := uint64(1041); want < 1046; want++ {
+				m := c.next(t)
+				if got := seqOf(t, m); got != want {
+					t.Fatalf("sequence %d, want %d (%v)", got, want, m)
+				}
+				if _, ok := m["snapshot"]; ok {
+					t.Errorf("live event %d is marked as a snapshot: %v", want, m)
+				}
+			}
+		})
+	}
+}
