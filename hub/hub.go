@@ -88,7 +88,8 @@ type Config struct {
 	// "scheme://host[:port]", with "*" for any port ("http://localhost:*")
 	// or alone for any origin. Default: localhost, 127.0.0.1 and [::1] on
 	// any port, http or https. A request without Origin (not a browser) is
-	// always allowed.
+	// always allowed; an Origin that is more than scheme://host[:port]
+	// (user-info, a path, a query, a fragment) never is.
 	AllowedOrigins []string
 	// Token, when set, is required: "Authorization: Bearer <token>" or
 	// ?token=<token> (for browsers).
@@ -291,12 +292,17 @@ func (h *Hub) tokenOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
 }
 
+// originAllowed reports whether a request with this Origin header may
+// connect. An origin is "scheme://host[:port]" and nothing more, as
+// browsers send it: one with user-info ("http://evil.example@localhost"),
+// a path (even "/"), a query or a fragment is refused whatever the list
+// says, so that no allowed host can be spelled with another in front.
 func (h *Hub) originAllowed(origin string) bool {
 	if origin == "" {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.User != nil || !strings.EqualFold(origin, u.Scheme+"://"+u.Host) {
 		return false
 	}
 	for _, a := range h.cfg.AllowedOrigins {

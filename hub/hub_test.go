@@ -407,3 +407,49 @@ func TestSnapshotIsMarkedInEverySchema(t *testing.T) {
 		})
 	}
 }
+
+// An Origin is scheme://host[:port] and nothing more: one spelled with
+// user-info, a path, a query or a fragment is refused, whatever the
+// allowed list — "*" included.
+func TestOriginMustBeOnlySchemeAndHost(t *testing.T) {
+	for _, tt := range []struct {
+		allowed []string
+		origin  string
+		ok      bool
+	}{
+		{nil, "", true},
+		{nil, "http://localhost:5173", true},
+		{nil, "https://127.0.0.1", true},
+		{nil, "http://[::1]:9001", true},
+		{nil, "HTTP://LOCALHOST:5173", true},
+		{nil, "http://evil.example", false},
+		{nil, "http://evil.example@localhost", false},
+		{nil, "http://evil.example@localhost:9001", false},
+		{nil, "http://user:pass@localhost:9001", false},
+		{nil, "http://localhost:9001/", false},
+		{nil, "http://localhost:9001/path", false},
+		{nil, "http://localhost:9001?q=1", false},
+		{nil, "http://localhost:9001?", false},
+		{nil, "http://localhost:9001#frag", false},
+		{nil, "http://localhost:9001#", false},
+		{nil, "null", false},
+		{[]string{"https://lineage.example"}, "https://lineage.example", true},
+		{[]string{"https://lineage.example"}, "https://x@lineage.example", false},
+		{[]string{"https://lineage.example"}, "https://lineage.example/", false},
+		{[]string{"*"}, "https://anywhere.example:8443", true},
+		{[]string{"*"}, "https://evil.example@anywhere.example", false},
+		{[]string{"*"}, "https://anywhere.example/#", false},
+	} {
+		h := newHub(Config{AllowedOrigins: tt.allowed}, false)
+		if got := h.originAllowed(tt.origin); got != tt.ok {
+			t.Errorf("allowed %q, Origin %q: %v, want %v", tt.allowed, tt.origin, got, tt.ok)
+		}
+		h.Close(0)
+	}
+	// And over the wire: the handshake is refused with 403.
+	_, srv := newTestHub(t, Config{})
+	_, resp, err := dial(t, srv, "", http.Header{"Origin": {"http://evil.example@localhost"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Origin with user-info: err %v, response %v; want 403", err, resp)
+	}
+}
