@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -284,13 +285,21 @@ func (h *Hub) refuse(w http.ResponseWriter, reason string, code int, msg string)
 	http.Error(w, msg, code)
 }
 
+// tokenOK reports whether r carries the token: a bearer Authorization
+// header (the scheme's name in any case), or ?token= (the header wins
+// when both are there). Both sides are hashed before the constant-time
+// comparison, so that the time taken shows neither the token nor its
+// length. internal/web guards the API with the same rule.
 func (h *Hub) tokenOK(r *http.Request) bool {
 	got := r.URL.Query().Get("token")
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		got = strings.TrimPrefix(a, "Bearer ")
+	if a := r.Header.Get("Authorization"); len(a) > len(bearer) && strings.EqualFold(a[:len(bearer)], bearer) {
+		got = a[len(bearer):]
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(h.cfg.Token))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
+
+const bearer = "Bearer "
 
 // originAllowed reports whether a request with this Origin header may
 // connect. An origin is "scheme://host[:port]" and nothing more, as

@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -451,5 +452,33 @@ func TestOriginMustBeOnlySchemeAndHost(t *testing.T) {
 	_, resp, err := dial(t, srv, "", http.Header{"Origin": {"http://evil.example@localhost"}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("Origin with user-info: err %v, response %v; want 403", err, resp)
+	}
+}
+
+// ?since= at the head replays nothing; beyond it — up to the largest
+// sequence number, whose successor does not exist — the server says
+// "ahead"; a since that is not a sequence number is refused in HTTP.
+func TestResumeSinceAtAndBeyondTheHead(t *testing.T) {
+	hist := &history{events: events(1, 30), oldest: 1}
+	h, srv := newTestHub(t, Config{History: hist})
+	h.SetLastSeq(30, nil)
+	for _, since := range []string{"31", "18446744073709551615"} {
+		c := mustDial(t, srv, "?since="+since)
+		c.next(t) // welcome
+		if m := c.next(t); m["type"] != "resume" || m["code"] != "ahead" || seqOf(t, m) != 30 {
+			t.Errorf("since=%s: %v, want resume ahead at 30", since, m)
+		}
+	}
+	at := mustDial(t, srv, "?since=30")
+	at.next(t) // welcome
+	h.Publish(events(31, 1), nil)
+	if m := at.next(t); m["resume"] != nil || m["type"] == "resume" || seqOf(t, m) != 31 {
+		t.Errorf("since=30 at the head: %v, want the next live event, 31", m)
+	}
+	for _, since := range []string{"-1", "x", "1e3", "18446744073709551616", " 5"} {
+		_, resp, err := dial(t, srv, "?since="+url.QueryEscape(since), nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("since=%q: err %v, response %v; want 400", since, err, resp)
+		}
 	}
 }
