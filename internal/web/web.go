@@ -203,7 +203,7 @@ func requireToken(token string, next http.Handler) http.Handler {
 		sum := sha256.Sum256([]byte(got))
 		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lineage"`)
-			writeError(w, http.StatusUnauthorized, "a bearer token is required: Authorization: Bearer <token>, or ?token=<token>")
+			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer, or ?token=)")
 			return
 		}
 		next.ServeHTTP(w, r)
