@@ -246,11 +246,8 @@ func (c *client) markSlowLocked(reason string) {
 }
 
 // inbound handles a client message. Errors are answered, and the
-// connection stays up; floods close it with 1008.
+// connection stays up. (Its frames were admitted by the rate limit.)
 func (c *client) inbound(op ws.OpCode, data []byte) {
-	if !c.admit() {
-		return
-	}
 	if op != ws.OpText {
 		c.reply(infoMsg{Type: "error", Code: "binary", Message: "binary frames are not understood; send JSON text"})
 		return
@@ -284,21 +281,25 @@ func (c *client) inbound(op ws.OpCode, data []byte) {
 	}
 }
 
-// admit takes a token from c's inbound rate limit, or closes c for a
-// flood. Only c's reader calls it.
-func (c *client) admit() bool {
-	h := c.hub
-	now := h.cfg.Now()
+// admit takes a token from c's inbound rate limit for one frame, or
+// refuses it as a flood (the connection is then closed with 1008). Every
+// frame costs a token — messages, each fragment of one, pings, pongs,
+// close frames, empty or not — since every one costs the hub a read and a
+// parse, and one that is free could be sent without end. Only c's reader
+// calls it.
+func (c *client) admit() *wsframe.ProtocolError {
+	now := c.hub.cfg.Now()
 	c.tokens = min(InboundBurst, c.tokens+now.Sub(c.lastFill).Seconds()*InboundRate)
 	c.lastFill = now
 	if c.tokens < 1 {
-		h.protoErrs.Add(1)
-		c.close(1008, fmt.Sprintf("flood: more than %d messages per second", InboundRate))
-		return false
+		return &wsframe.ProtocolError{Code: ws.StatusPolicyViolation, Reason: floodReason}
 	}
 	c.tokens--
-	return true
+	return nil
 }
+
+// floodReason is the close reason of a client over the inbound rate limit.
+var floodReason = fmt.Sprintf("flood: more than %d frames per second", InboundRate)
 
 func (c *client) reply(m infoMsg) {
 	c.hub.protoErrs.Add(1)

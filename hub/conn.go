@@ -41,14 +41,17 @@ func (f clientFrames) Message(op ws.OpCode, payload []byte) {
 	}
 }
 
+// Admit puts every frame through c's inbound rate limit.
+func (f clientFrames) Admit(ws.OpCode) *wsframe.ProtocolError { return f.c.admit() }
+
 func (f clientFrames) Ping(payload []byte)                 { f.c.ping(payload) }
 func (f clientFrames) Pong(payload []byte)                 { f.c.pong(payload) }
 func (f clientFrames) Closed(code ws.StatusCode, _ string) { f.c.closed(code) }
 
-// ping answers a client's ping with a pong. Pings count against the
-// inbound rate limit like messages: each one costs the hub a write.
+// ping answers a client's ping with a pong (it was admitted by the
+// inbound rate limit like every frame).
 func (c *client) ping(payload []byte) {
-	if c.closing.Load() || !c.admit() {
+	if c.closing.Load() {
 		return
 	}
 	c.mu.Lock()

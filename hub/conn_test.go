@@ -233,3 +233,55 @@ func clientFrame(t *testing.T, op ws.OpCode, fin bool, payload []byte) []byte {
 	}
 	return b
 }
+
+// Frames that deliver no message still count against the inbound rate
+// limit: a client flooding unsolicited pongs, or empty continuation
+// frames of a message it never ends, is closed with 1008 like one
+// flooding messages, and a healthy client beside them is not touched.
+func TestEveryFrameCountsAgainstTheRateLimit(t *testing.T) {
+	pong := func(t *testing.T) []byte { return clientFrame(t, ws.OpPong, true, nil) }
+	continuation := func(t *testing.T) []byte { return clientFrame(t, ws.OpContinuation, false, nil) }
+	bothReaders(t, func(t *testing.T, newHub func(Config) (*Hub, *httptest.Server)) {
+		h, srv := newHub(Config{})
+		healthy := mustDial(t, srv, "")
+		healthy.next(t) // welcome
+		for _, tt := range []struct {
+			name  string
+			start []byte                  // sent once, first
+			frame func(*testing.T) []byte // then sent again and again
+		}{
+			{"pongs", nil, pong},
+			{"empty continuations", clientFrame(t, ws.OpText, false, []byte(`{"type":`)), continuation},
+		} {
+			conn, br := rawDial(t, srv, nil)
+			readServerFrame(t, br) // welcome
+			// Far more frames than the burst, in one write: read at once,
+			// before any token comes back.
+			flood := append([]byte(nil), tt.start...)
+			for range InboundBurst * 50 {
+				flood = append(flood, tt.frame(t)...)
+			}
+			if _, err := conn.Write(flood); err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			if code, reason := serverClose(t, br); code != ws.StatusPolicyViolation || !strings.Contains(reason, "flood") {
+				t.Errorf("%s: closed with %d %q, want 1008 naming the flood", tt.name, code, reason)
+			}
+			conn.Close()
+		}
+		waitConnections(t, h, 1)
+		h.Publish(events(1, 3), nil)
+		for want := uint64(1); want <= 3; want++ {
+			if got := seqOf(t, healthy.next(t)); got != want {
+				t.Fatalf("the healthy client got sequence %d, want %d", got, want)
+			}
+		}
+		healthy.sendText(t, `{"type":"ping"}`)
+		if m := healthy.next(t); m["type"] != "pong" {
+			t.Errorf("the healthy client's ping answered %v", m)
+		}
+		if got := h.Stats().ProtocolErrors; got != 2 {
+			t.Errorf("%d protocol errors counted, want 2 (the floods)", got)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -28,7 +29,8 @@ const (
 	QueueBound = 1024
 	// MaxInbound bounds a client frame; a larger one closes with 1009.
 	MaxInbound = 4 << 10
-	// InboundRate and InboundBurst bound client messages per second; a
+	// InboundRate and InboundBurst bound client frames per second, every
+	// frame counted (messages, fragments, pings, pongs, empty or not); a
 	// flood closes with 1008.
 	InboundRate  = 10
 	InboundBurst = 20
@@ -87,7 +89,8 @@ type Config struct {
 	// "scheme://host[:port]", with "*" for any port ("http://localhost:*")
 	// or alone for any origin. Default: localhost, 127.0.0.1 and [::1] on
 	// any port, http or https. A request without Origin (not a browser) is
-	// always allowed.
+	// always allowed; an Origin that is more than scheme://host[:port]
+	// (user-info, a path, a query, a fragment) never is.
 	AllowedOrigins []string
 	// Token, when set, is required: "Authorization: Bearer <token>" or
 	// ?token=<token> (for browsers).
@@ -282,20 +285,33 @@ func (h *Hub) refuse(w http.ResponseWriter, reason string, code int, msg string)
 	http.Error(w, msg, code)
 }
 
+// tokenOK reports whether r carries the token: a bearer Authorization
+// header (the scheme's name in any case), or ?token= (the header wins
+// when both are there). Both sides are hashed before the constant-time
+// comparison, so that the time taken shows neither the token nor its
+// length. internal/web guards the API with the same rule.
 func (h *Hub) tokenOK(r *http.Request) bool {
 	got := r.URL.Query().Get("token")
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		got = strings.TrimPrefix(a, "Bearer ")
+	if a := r.Header.Get("Authorization"); len(a) > len(bearer) && strings.EqualFold(a[:len(bearer)], bearer) {
+		got = a[len(bearer):]
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(h.cfg.Token))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
+const bearer = "Bearer "
+
+// originAllowed reports whether a request with this Origin header may
+// connect. An origin is "scheme://host[:port]" and nothing more, as
+// browsers send it: one with user-info ("http://evil.example@localhost"),
+// a path (even "/"), a query or a fragment is refused whatever the list
+// says, so that no allowed host can be spelled with another in front.
 func (h *Hub) originAllowed(origin string) bool {
 	if origin == "" {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.User != nil || !strings.EqualFold(origin, u.Scheme+"://"+u.Host) {
 		return false
 	}
 	for _, a := range h.cfg.AllowedOrigins {

@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -348,6 +349,136 @@ func TestPublishedBatchesKeepTheirOrder(t *testing.T) {
 	for want := uint64(1); want <= 2*batches; want++ {
 		if got := seqOf(t, c.next(t)); got != want {
 			t.Fatalf("got %d, want %d", got, want)
+		}
+	}
+}
+
+// In both schemas every message of the snapshot is marked
+// "snapshot":true and carries the welcome's sequence, as the protocol
+// says; live events carry no mark.
+func TestSnapshotIsMarkedInEverySchema(t *testing.T) {
+	snap := &arena.Snapshot{
+		Time: t0,
+		Marks: []arena.MarketEvent{
+			{Symbol: "BTC-USD", Price: market.PriceFromFloat(45150.32)},
+			{Symbol: "ETH-USD", Price: market.PriceFromFloat(2501.2)},
+		},
+		Agents: []arena.AgentState{
+			{ID: "Balanced", Status: arena.StatusActive},
+			{ID: "Momentum", Status: arena.StatusDeceased},
+			{ID: "Conservative", Status: arena.StatusResting},
+		},
+	}
+	const snapMsgs = 5
+	for _, tt := range []struct{ name, query string }{
+		{"v1", ""},
+		{"v1 named", "?schema=v1"},
+		{"v2", "?schema=v2"},
+		{"v2 without history to resume from", "?schema=v2&since=3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, srv := newTestHub(t, Config{})
+			h.SetLastSeq(1040, snap)
+			c := mustDial(t, srv, tt.query)
+			w := c.next(t)
+			if w["type"] != "welcome" {
+				t.Fatalf("first message %v, want the welcome", w)
+			}
+			if strings.Contains(tt.query, "since=") {
+				if m := c.next(t); m["type"] != "resume" || m["code"] != "unavailable" {
+					t.Fatalf("resume without history answered %v", m)
+				}
+			}
+			for i := range snapMsgs {
+				m := c.next(t)
+				if m["snapshot"] != true || seqOf(t, m) != seqOf(t, w) {
+					t.Errorf("snapshot message %d: %v; want \"snapshot\":true and the welcome's sequence %d", i+1, m, seqOf(t, w))
+				}
+			}
+			h.Publish(events(1041, 5), nil)
+			for want := uint64(1041); want < 1046; want++ {
+				m := c.next(t)
+				if got := seqOf(t, m); got != want {
+					t.Fatalf("sequence %d, want %d (%v)", got, want, m)
+				}
+				if _, ok := m["snapshot"]; ok {
+					t.Errorf("live event %d is marked as a snapshot: %v", want, m)
+				}
+			}
+		})
+	}
+}
+
+// An Origin is scheme://host[:port] and nothing more: one spelled with
+// user-info, a path, a query or a fragment is refused, whatever the
+// allowed list — "*" included.
+func TestOriginMustBeOnlySchemeAndHost(t *testing.T) {
+	for _, tt := range []struct {
+		allowed []string
+		origin  string
+		ok      bool
+	}{
+		{nil, "", true},
+		{nil, "http://localhost:5173", true},
+		{nil, "https://127.0.0.1", true},
+		{nil, "http://[::1]:9001", true},
+		{nil, "HTTP://LOCALHOST:5173", true},
+		{nil, "http://evil.example", false},
+		{nil, "http://evil.example@localhost", false},
+		{nil, "http://evil.example@localhost:9001", false},
+		{nil, "http://user:pass@localhost:9001", false},
+		{nil, "http://localhost:9001/", false},
+		{nil, "http://localhost:9001/path", false},
+		{nil, "http://localhost:9001?q=1", false},
+		{nil, "http://localhost:9001?", false},
+		{nil, "http://localhost:9001#frag", false},
+		{nil, "http://localhost:9001#", false},
+		{nil, "null", false},
+		{[]string{"https://lineage.example"}, "https://lineage.example", true},
+		{[]string{"https://lineage.example"}, "https://x@lineage.example", false},
+		{[]string{"https://lineage.example"}, "https://lineage.example/", false},
+		{[]string{"*"}, "https://anywhere.example:8443", true},
+		{[]string{"*"}, "https://evil.example@anywhere.example", false},
+		{[]string{"*"}, "https://anywhere.example/#", false},
+	} {
+		h := newHub(Config{AllowedOrigins: tt.allowed}, false)
+		if got := h.originAllowed(tt.origin); got != tt.ok {
+			t.Errorf("allowed %q, Origin %q: %v, want %v", tt.allowed, tt.origin, got, tt.ok)
+		}
+		h.Close(0)
+	}
+	// And over the wire: the handshake is refused with 403.
+	_, srv := newTestHub(t, Config{})
+	_, resp, err := dial(t, srv, "", http.Header{"Origin": {"http://evil.example@localhost"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Origin with user-info: err %v, response %v; want 403", err, resp)
+	}
+}
+
+// ?since= at the head replays nothing; beyond it — up to the largest
+// sequence number, whose successor does not exist — the server says
+// "ahead"; a since that is not a sequence number is refused in HTTP.
+func TestResumeSinceAtAndBeyondTheHead(t *testing.T) {
+	hist := &history{events: events(1, 30), oldest: 1}
+	h, srv := newTestHub(t, Config{History: hist})
+	h.SetLastSeq(30, nil)
+	for _, since := range []string{"31", "18446744073709551615"} {
+		c := mustDial(t, srv, "?since="+since)
+		c.next(t) // welcome
+		if m := c.next(t); m["type"] != "resume" || m["code"] != "ahead" || seqOf(t, m) != 30 {
+			t.Errorf("since=%s: %v, want resume ahead at 30", since, m)
+		}
+	}
+	at := mustDial(t, srv, "?since=30")
+	at.next(t) // welcome
+	h.Publish(events(31, 1), nil)
+	if m := at.next(t); m["resume"] != nil || m["type"] == "resume" || seqOf(t, m) != 31 {
+		t.Errorf("since=30 at the head: %v, want the next live event, 31", m)
+	}
+	for _, since := range []string{"-1", "x", "1e3", "18446744073709551616", " 5"} {
+		_, resp, err := dial(t, srv, "?since="+url.QueryEscape(since), nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("since=%q: err %v, response %v; want 400", since, err, resp)
 		}
 	}
 }

@@ -151,11 +151,11 @@ func frameSnapshot(last uint64, s *arena.Snapshot, schema Schema, f *filter) [][
 	return frames
 }
 
-// encode encodes e in schema; snapshot marks a v1 message as part of a
-// snapshot.
+// encode encodes e in schema; snapshot marks the message as part of a
+// snapshot, in either schema.
 func encode(e *arena.Event, schema Schema, snapshot bool) ([]byte, error) {
 	if schema == V2 {
-		return encodeV2(e)
+		return encodeV2(e, snapshot)
 	}
 	return encodeV1(e, snapshot)
 }

@@ -122,6 +122,7 @@ type v2Market struct {
 	Price     market.Price  `json:"price"`
 	Timestamp time.Time     `json:"timestamp"`
 	Sequence  uint64        `json:"sequence"`
+	Snapshot  bool          `json:"snapshot,omitempty"`
 }
 
 type v2Agent struct {
@@ -134,6 +135,7 @@ type v2Agent struct {
 	Action    string       `json:"action"`
 	Timestamp time.Time    `json:"timestamp"`
 	Sequence  uint64       `json:"sequence"`
+	Snapshot  bool         `json:"snapshot,omitempty"`
 }
 
 // otherPayload is the payload of an event that is neither market nor
@@ -165,18 +167,20 @@ func v2Action(s arena.Status) string {
 	return "dead"
 }
 
-// encodeV2 writes e in the flat v2 schema.
-func encodeV2(e *arena.Event) ([]byte, error) {
+// encodeV2 writes e in the flat v2 schema; snapshot marks it as part of
+// a snapshot ("snapshot":true, as in v1).
+func encodeV2(e *arena.Event, snapshot bool) ([]byte, error) {
 	t := string(e.Type)
 	switch {
 	case e.Market != nil:
-		return json.Marshal(v2Market{Type: t, Symbol: e.Market.Symbol, Price: e.Market.Price, Timestamp: e.Time, Sequence: e.Seq})
+		return json.Marshal(v2Market{Type: t, Symbol: e.Market.Symbol, Price: e.Market.Price, Timestamp: e.Time, Sequence: e.Seq, Snapshot: snapshot})
 	case e.Agent != nil:
 		a := e.Agent
 		return json.Marshal(v2Agent{Type: t, Name: a.ID, Capital: a.Capital, Trades: a.Trades, WinRate: a.WinRate,
-			Scars: a.Scars, Action: v2Action(a.Status), Timestamp: e.Time, Sequence: e.Seq})
+			Scars: a.Scars, Action: v2Action(a.Status), Timestamp: e.Time, Sequence: e.Seq, Snapshot: snapshot})
 	}
-	// Other types: {"type", the payload's fields, "timestamp", "sequence"}.
+	// Other types: {"type", the payload's fields, "timestamp", "sequence"
+	// [, "snapshot"]}.
 	payload, _ := otherPayload(e)
 	b, err := json.Marshal(payload)
 	if err != nil {
@@ -195,6 +199,9 @@ func encodeV2(e *arena.Event) ([]byte, error) {
 	out = append(out, ts...)
 	out = append(out, `,"sequence":`...)
 	out = strconv.AppendUint(out, e.Seq, 10)
+	if snapshot {
+		out = append(out, `,"snapshot":true`...)
+	}
 	return append(out, '}'), nil
 }
 

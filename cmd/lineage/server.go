@@ -92,6 +92,8 @@ func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, 
 		Graveyard: func() (any, error) { return graveyard.List(filepath.Join(dataDir, "graveyard"), key) },
 		Events:    logHistory{l}.raw,
 		Trades:    func(id string) any { return trades.recent(id) },
+		Token:     f.token,
+		Logger:    log,
 	}
 	w.http, err = listenAndServe("ws-addr", f.wsAddr, web.Handler(api, w.hub), f.tlsCert, f.tlsKey, log)
 	if err != nil {

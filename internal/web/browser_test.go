@@ -208,11 +208,17 @@ func (e *engine) sources() web.Sources {
 
 // serve starts a hub and an HTTP server on addr ("" for any port) that
 // take over from the events published so far.
-func (e *engine) serve(addr string) {
+func (e *engine) serve(addr string) { e.serveWithToken(addr, "") }
+
+// serveWithToken is serve for a server started with --token: the hub and
+// the API both require it.
+func (e *engine) serveWithToken(addr, token string) {
 	e.t.Helper()
-	h := hub.New(hub.Config{History: e})
+	h := hub.New(hub.Config{History: e, Token: token})
 	h.SetLastSeq(e.lastSeq(), e.snap.Load())
-	handler := web.Handler(e.sources(), h)
+	src := e.sources()
+	src.Token = token
+	handler := web.Handler(src, h)
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Listener.Close()
 	srv.Listener = listen(e.t, addr)
@@ -644,4 +650,83 @@ func writeShot(t *testing.T, path string, png []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d KB)", path, len(png)>>10)
+}
+
+// A server started with --token: the page loads without it, but its data
+// needs it. Opened with the token (#token=, or ?token=) the page passes it
+// on its WebSocket and its API requests and works; opened without it, or
+// with a wrong one, it gets no data and says a token is required.
+func TestDashboardWithToken(t *testing.T) {
+	const token = "dashboard-s3cret"
+	var blog browserLog
+	ctx := newBrowser(t, &blog)
+
+	e := newEngine(t)
+	e.steps(3200) // deaths, so the graveyard (an API call) has rows
+	e.serveWithToken("", token)
+	base := "http://" + e.srv.Listener.Addr().String()
+	e.run()
+	defer func() {
+		e.pause()
+		e.shutdown()
+	}()
+	open := func(url string) {
+		t.Helper()
+		// By way of a blank page: a change of fragment alone would not
+		// load the page again.
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Without the token, and with a wrong one: no data, and the page says
+	// why. The refused requests are expected network errors.
+	blog.expectRestart(true)
+	for _, tt := range []struct{ url, says string }{
+		{base + "/", "the server requires a token"},
+		{base + "/#token=nope", "the server refused this page's token"},
+	} {
+		open(tt.url)
+		waitFor(t, ctx, 10*time.Second, tt.url+": the page says a token is needed", fmt.Sprintf(
+			`Array.from(document.querySelectorAll('#feed li.note')).some(li => li.textContent.includes(%q))`, tt.says))
+		if got := eval[string](t, ctx, `document.getElementById('conn').dataset.state + ' ' + document.querySelectorAll('#agents tbody tr').length + ' ' + document.getElementById('app').dataset.seq`); got != "reconnecting 0 " {
+			t.Errorf("%s: state, agents and sequence %q: want no data and no connection", tt.url, got)
+		}
+	}
+	blog.expectRestart(false)
+	blog.check(t, "without the token")
+
+	// With the token, in the fragment and in the query.
+	snap := e.snap.Load()
+	dead := 0
+	for _, a := range snap.Agents {
+		if a.Status == arena.StatusDeceased {
+			dead++
+		}
+	}
+	if dead == 0 {
+		t.Fatal("no agent has died: the graveyard, read from the API, goes untested")
+	}
+	for _, url := range []string{base + "/#token=" + token, base + "/?token=" + token} {
+		before := len(blog.socketURLs())
+		open(url)
+		waitFor(t, ctx, 10*time.Second, url+": the page says connected",
+			`document.getElementById('conn').dataset.state === 'connected'`)
+		start := eval[string](t, ctx, `document.getElementById('app').dataset.seq`)
+		waitFor(t, ctx, 20*time.Second, url+": live events", fmt.Sprintf(`Number(document.getElementById('app').dataset.seq) >= %s + 100`, start))
+		// The graveyard and the leaderboard's round winners come from the
+		// API only: they show, so the API answered the page.
+		waitFor(t, ctx, 10*time.Second, url+": tombstones from /api/graveyard",
+			fmt.Sprintf(`document.querySelectorAll('#graveyard tbody tr').length >= %d`, dead))
+		if urls := blog.socketURLs()[before:]; len(urls) == 0 || !strings.Contains(urls[0], "token="+token) {
+			t.Errorf("%s: the page opened WebSockets at %q, want the token on them", url, urls)
+		}
+		if eval[bool](t, ctx, `Array.from(document.querySelectorAll('#feed li.note')).some(li => li.textContent.includes('token'))`) {
+			t.Errorf("%s: the page says a token is needed while it has it", url)
+		}
+		blog.check(t, url)
+	}
 }

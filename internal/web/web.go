@@ -4,7 +4,11 @@
 package web
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,14 +16,26 @@ import (
 	"github.com/lineage-arena/lineage/arena"
 )
 
-// Sources are what the API reads. Snapshot is required.
+// Sources are what the API reads, and how it guards them. Snapshot is
+// required; the zero value of every other field is its default.
 type Sources struct {
+	// Token, when set, is required on every /api/... request, as the hub
+	// requires it on the upgrade: "Authorization: Bearer <token>", or
+	// ?token=<token> (for browsers). Without it the answer is 401 with a
+	// JSON error. The dashboard page and its assets load without it; the
+	// page passes on the token it was opened with (docs/dashboard.md).
+	Token string
+	// Logger receives the detail of a failure behind an API error (the
+	// client is told only what failed, never why: the detail may name
+	// files). nil discards it.
+	Logger *slog.Logger
 	// Snapshot returns the latest published arena snapshot (nil before one).
 	Snapshot func() *arena.Snapshot
 	// Graveyard returns the dead's tombstones, JSON-encodable.
 	Graveyard func() (any, error)
 	// Events returns up to limit stored events after sequence since, as the
-	// JSON the event log holds.
+	// JSON the event log holds. The Handler never asks after the largest
+	// sequence number (math.MaxUint64): nothing can follow it.
 	Events func(since uint64, limit int) ([]json.RawMessage, error)
 	// Trades returns an agent's recent fills, JSON-encodable; nil leaves
 	// them out of /api/agents/{id}.
@@ -43,10 +59,21 @@ const (
 //	GET /api/graveyard       the dead's tombstones
 //	GET /api/events?since=N&limit=M   stored events after N
 //
-// and 404 for anything else. ws, when not nil, takes requests to / and /ws
-// that ask for a WebSocket upgrade.
+// and 404 for anything else. Every answer under /api/ — a 404 included —
+// needs src.Token when it is set. ws, when not nil, takes requests to /
+// and /ws that ask for a WebSocket upgrade (it checks the token itself).
+// Errors are JSON, {"error": "..."}, and say what failed, not why: the
+// detail goes to src.Logger.
 func Handler(src Sources, ws http.Handler) http.Handler {
-	mux := http.NewServeMux()
+	if src.Logger == nil {
+		src.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux, api := http.NewServeMux(), http.NewServeMux()
+	mux.Handle("/api/", requireToken(src.Token, api))
+	mux.Handle("/api", requireToken(src.Token, api))
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint")
+	})
 	upgrade := func(next http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if ws != nil && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -62,13 +89,13 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 	mux.HandleFunc("GET /ws", upgrade(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is the WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
 	}))
-	mux.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) {
 		s := snapshot(w, src)
 		if s != nil {
 			writeJSON(w, s.Agents)
 		}
 	})
-	mux.HandleFunc("GET /api/agents/{id}", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/agents/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s := snapshot(w, src)
 		if s == nil {
 			return
@@ -88,7 +115,7 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 		}
 		writeError(w, http.StatusNotFound, "no agent "+strconv.Quote(r.PathValue("id")))
 	})
-	mux.HandleFunc("GET /api/market", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/market", func(w http.ResponseWriter, r *http.Request) {
 		s := snapshot(w, src)
 		if s == nil {
 			return
@@ -101,25 +128,26 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 		}
 		writeJSON(w, map[string]any{"timestamp": s.Time, "market": out})
 	})
-	mux.HandleFunc("GET /api/leaderboard", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/leaderboard", func(w http.ResponseWriter, r *http.Request) {
 		s := snapshot(w, src)
 		if s != nil {
 			writeJSON(w, map[string]any{"timestamp": s.Time, "rounds": s.Rounds, "leaderboard": arena.Rank(s.Agents), "winners": s.Winners})
 		}
 	})
-	mux.HandleFunc("GET /api/graveyard", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/graveyard", func(w http.ResponseWriter, r *http.Request) {
 		if src.Graveyard == nil {
 			writeJSON(w, []any{})
 			return
 		}
 		dead, err := src.Graveyard()
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
+			src.Logger.Error("api graveyard", "err", err)
+			writeError(w, http.StatusInternalServerError, "cannot read the graveyard")
 			return
 		}
 		writeJSON(w, dead)
 	})
-	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		since, err := strconv.ParseUint(q.Get("since"), 10, 64)
 		if q.Get("since") == "" {
@@ -140,9 +168,13 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 			writeError(w, http.StatusNotFound, "this server keeps no event log")
 			return
 		}
-		evs, err := src.Events(since, limit)
+		var evs []json.RawMessage
+		if since < math.MaxUint64 { // nothing follows the largest sequence
+			evs, err = src.Events(since, limit)
+		}
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
+			src.Logger.Error("api events", "since", since, "err", err)
+			writeError(w, http.StatusInternalServerError, "cannot read the event log")
 			return
 		}
 		if evs == nil {
@@ -151,6 +183,31 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 		writeJSON(w, map[string]any{"since": since, "events": evs})
 	})
 	return mux
+}
+
+// requireToken answers 401 to a request without token (when one is set),
+// in either of the forms the hub takes on the upgrade: a bearer
+// Authorization header, or ?token= (the header wins when both are there).
+// Both sides are hashed before the constant-time comparison, so neither
+// the token nor its length shows in the time an answer takes.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.URL.Query().Get("token")
+		if a := r.Header.Get("Authorization"); len(a) > len("Bearer ") && strings.EqualFold(a[:len("Bearer ")], "Bearer ") {
+			got = a[len("Bearer "):]
+		}
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lineage"`)
+			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer, or ?token=)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func snapshot(w http.ResponseWriter, src Sources) *arena.Snapshot {
@@ -170,6 +227,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

@@ -50,6 +50,16 @@ type Handler interface {
 	Closed(code ws.StatusCode, reason string)
 }
 
+// Admitter is a Handler that rations frames. Feed asks it about every
+// whole frame before handling it — control frames, close frames and the
+// fragments of a message included, whatever their length, an empty
+// continuation too — so that no kind of frame escapes a rate limit. A
+// refusal ends the Feed with that error (the connection is to be closed
+// with its code), and the frame is not handled.
+type Admitter interface {
+	Admit(op ws.OpCode) *ProtocolError
+}
+
 // ProtocolError is a frame the connection must be closed for, with the
 // close code and reason to send.
 type ProtocolError struct {
@@ -68,12 +78,13 @@ var ErrStop = &ProtocolError{Reason: "close frame received"}
 // the protocol (or ErrStop after its close frame); the connection is to be
 // closed and Feed not called again. p may be changed (unmasked in place).
 func (r *Reader) Feed(p []byte, h Handler) *ProtocolError {
+	adm, _ := h.(Admitter)
 	if r.partial != nil {
 		r.partial = append(r.partial, p...)
 		p = r.partial
 	}
 	for len(p) > 0 {
-		n, err := r.next(p, h)
+		n, err := r.next(p, h, adm)
 		if err != nil {
 			r.partial = nil
 			return err
@@ -93,8 +104,8 @@ func (r *Reader) Feed(p []byte, h Handler) *ProtocolError {
 }
 
 // next handles the frame at the start of p and returns its length, or 0
-// when p does not hold all of it yet.
-func (r *Reader) next(p []byte, h Handler) (int, *ProtocolError) {
+// when p does not hold all of it yet. adm, when not nil, is asked first.
+func (r *Reader) next(p []byte, h Handler, adm Admitter) (int, *ProtocolError) {
 	if len(p) < 2 {
 		return 0, nil
 	}
@@ -139,6 +150,11 @@ func (r *Reader) next(p []byte, h Handler) (int, *ProtocolError) {
 	end := n + int(hdr.Length)
 	if len(p) < end {
 		return 0, nil
+	}
+	if adm != nil {
+		if err := adm.Admit(hdr.OpCode); err != nil {
+			return 0, err
+		}
 	}
 	payload := p[n:end]
 	if hdr.Masked {

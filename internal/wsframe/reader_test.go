@@ -217,3 +217,48 @@ func TestCloseBody(t *testing.T) {
 		t.Errorf("read back %d %q", code, reason)
 	}
 }
+
+// admitter is a recorder that admits a fixed number of frames.
+type admitter struct {
+	recorder
+	asked []ws.OpCode
+	left  int
+}
+
+func (a *admitter) Admit(op ws.OpCode) *ProtocolError {
+	a.asked = append(a.asked, op)
+	if a.left == 0 {
+		return &ProtocolError{ws.StatusPolicyViolation, "flood"}
+	}
+	a.left--
+	return nil
+}
+
+// Every frame is asked about, whatever its kind or length — empty
+// continuations and pongs, which deliver nothing, included — and a
+// refusal stops the Feed before the frame is handled.
+func TestAdmitterIsAskedAboutEveryFrame(t *testing.T) {
+	var stream []byte
+	stream = append(stream, clientFrame(t, ws.OpPong, true, nil)...)
+	stream = append(stream, clientFrame(t, ws.OpText, false, []byte("a"))...)
+	for range 3 {
+		stream = append(stream, clientFrame(t, ws.OpContinuation, false, nil)...)
+	}
+	stream = append(stream, clientFrame(t, ws.OpPing, true, nil)...)
+	stream = append(stream, clientFrame(t, ws.OpContinuation, true, []byte("b"))...)
+	stream = append(stream, clientFrame(t, ws.OpPong, true, []byte("late"))...)
+
+	a := &admitter{left: 7}
+	r := newReader()
+	err := r.Feed(stream, a)
+	want := []ws.OpCode{ws.OpPong, ws.OpText, ws.OpContinuation, ws.OpContinuation, ws.OpContinuation, ws.OpPing, ws.OpContinuation, ws.OpPong}
+	if fmt.Sprint(a.asked) != fmt.Sprint(want) {
+		t.Errorf("asked about %v, want %v", a.asked, want)
+	}
+	if err == nil || err.Code != ws.StatusPolicyViolation {
+		t.Fatalf("Feed returned %v, want the refusal", err)
+	}
+	if got := strings.Join(a.got, "|"); got != "pong |ping |msg 1 ab" {
+		t.Errorf("handled %q; the refused frame must not be", got)
+	}
+}

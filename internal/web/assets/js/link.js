@@ -1,6 +1,10 @@
 // The link to the server: one WebSocket in the v1 schema
 // (docs/protocol.md), resumed with ?since= after any disconnect, and the
-// read-only API beside it.
+// read-only API beside it. A server started with --token wants the token
+// on both: the page takes it from its own address (#token=T, which never
+// leaves the browser, or ?token=T) and sends it on the WebSocket URL
+// (?token=, a browser cannot set headers there) and with every API
+// request (Authorization: Bearer).
 
 import { forgetBaselines, hooks, handleEvent, markDirty, note, reset, st } from "./model.js";
 import { str } from "./format.js";
@@ -11,7 +15,13 @@ const BACKOFF_MAX_MS = 15000;
 const PING_AFTER_MS = 15000; // silence after which the page pings
 const DEAD_AFTER_MS = 45000; // silence after which the link is presumed dead
 
-const link = { ws: null, attempt: 0, timer: 0, lastMsg: 0, token: new URLSearchParams(location.search).get("token") };
+const link = { ws: null, attempt: 0, timer: 0, lastMsg: 0, token: pageToken(), refused: false };
+
+// pageToken is the token the page was opened with: #token=T, else ?token=T.
+function pageToken() {
+  const fromHash = new URLSearchParams(location.hash.replace(/^#/, "")).get("token");
+  return fromHash || new URLSearchParams(location.search).get("token") || "";
+}
 
 // startLink opens the link and keeps it open, resuming after every loss.
 export function startLink() {
@@ -66,8 +76,10 @@ function connect() {
   }
   link.ws = ws;
   link.lastMsg = Date.now();
+  let heard = false;
   ws.onmessage = (ev) => {
     if (link.ws !== ws) return;
+    heard = true;
     link.lastMsg = Date.now();
     let msg;
     try {
@@ -81,6 +93,9 @@ function connect() {
     if (link.ws !== ws) return;
     link.ws = null;
     retry(ev.reason || (ev.code ? "closed " + ev.code : ""));
+    // A refused upgrade looks like any failed connection from here: ask
+    // the API, which says 401 when the token is missing or wrong.
+    if (!heard && !link.refused) getJSON("/api/market");
   };
   ws.onerror = () => {}; // a close event follows
 }
@@ -90,7 +105,8 @@ function retry(reason) {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, link.attempt));
   const delay = Math.round(base * (0.75 + Math.random() * 0.5));
   link.attempt++;
-  setConn(link.attempt > 6 ? "disconnected" : "reconnecting", (reason ? reason + " · " : "") + "retry in " + (delay / 1000).toFixed(1) + "s");
+  const why = (link.refused ? "token required · " : "") + (reason ? reason + " · " : "");
+  setConn(link.attempt > 6 ? "disconnected" : "reconnecting", why + "retry in " + (delay / 1000).toFixed(1) + "s");
   link.timer = setTimeout(connect, delay);
 }
 
@@ -114,6 +130,7 @@ function handle(msg, ws) {
   switch (msg.type) {
     case "welcome":
       link.attempt = 0;
+      link.refused = false;
       setConn("connected", "");
       if (!st.resuming) {
         // A snapshot of the current state follows, stamped with this
@@ -151,9 +168,26 @@ function handle(msg, ws) {
 // ---------------------------------------------------------------- API
 
 function getJSON(path) {
-  return fetch(path, { cache: "no-store", headers: { Accept: "application/json" } })
-    .then((r) => (r.ok ? r.json() : null))
+  const headers = { Accept: "application/json" };
+  if (link.token) headers.Authorization = "Bearer " + link.token;
+  return fetch(path, { cache: "no-store", headers })
+    .then((r) => {
+      if (r.status === 401) refused();
+      return r.ok ? r.json() : null;
+    })
     .catch(() => null);
+}
+
+// refused says, once, that the server wants a token this page lacks.
+function refused() {
+  if (link.refused) return;
+  link.refused = true;
+  note(
+    link.token
+      ? "the server refused this page's token: open it again as /#token=<the server's --token>"
+      : "the server requires a token: open this page as /#token=<the server's --token>",
+  );
+  $("conn-detail").textContent = "token required";
 }
 
 function loadLeaderboard() {
