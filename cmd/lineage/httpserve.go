@@ -103,9 +103,9 @@ func (b *boundedListener) connState(c net.Conn, s http.ConnState) {
 // httpServer is one of serve's HTTP servers: listening on its address,
 // serving on a goroutine it owns, stopped and waited for by stop.
 type httpServer struct {
-	ln   *boundedListener
-	srv  *http.Server
-	addr string // the address it listens on, port resolved
+	ln     *boundedListener
+	srv    *http.Server
+	addr   string // the address it listens on, port resolved
 	done   sync.WaitGroup
 	served bool
 	err    error // Serve's result, read after done
