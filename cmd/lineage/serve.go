@@ -55,7 +55,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	af.interval = *interval
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if err := af.checkCounts(given); err != nil {
+	if err := af.precheck(given); err != nil {
 		return err
 	}
 	// Everything that can be checked, loaded or bound without the data dir
@@ -83,14 +83,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		sink.to = s
 		return arena.New(g.config(), g.Roster, sink)
 	}}
-	visit := func(rec eventlog.Record) error {
-		// SIGINT stops a long rebuild: the log is only read.
-		if rec.Seq%1024 == 0 && ctx.Err() != nil {
-			return errStartInterrupted
-		}
-		return rb.visit(rec)
-	}
-	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: visit})
+	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: interruptible(ctx, rb.visit)})
 	if err != nil {
 		if rb.ar != nil {
 			rb.ar.Close()
@@ -133,6 +126,17 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// Shutdown: 1001 to every client and both HTTP servers closed within
 	// the budget; the log was committed by the loop and closes on return.
 	return errors.Join(err, web.stop(3*time.Second), mx.stop(time.Second))
+}
+
+// interruptible wraps a log visitor so that SIGINT stops a long rebuild
+// within a thousand records: the log is only read, and stays as it was.
+func interruptible(ctx context.Context, visit func(eventlog.Record) error) func(eventlog.Record) error {
+	return func(rec eventlog.Record) error {
+		if rec.Seq%1024 == 0 && ctx.Err() != nil {
+			return errStartInterrupted
+		}
+		return visit(rec)
+	}
 }
 
 // errStartInterrupted ends a start-up that SIGINT or SIGTERM cut short.

@@ -246,6 +246,32 @@ func (f *arenaFlags) checkCounts(given map[string]bool) error {
 	return checkCount("round-ticks", int64(f.roundTicks), 1, maxRoundTicks, "a longer round never ends")
 }
 
+// precheck checks, before anything is opened, what resolve would refuse
+// for want of a file or a network: the counts, the feed's name and the
+// founders against --max-agents (reading --roster for their number).
+func (f *arenaFlags) precheck(given map[string]bool) error {
+	if err := f.checkCounts(given); err != nil {
+		return err
+	}
+	switch f.feed {
+	case "sim", "replay", "live":
+	default:
+		return usagef("--feed %q: want sim, replay or live", f.feed)
+	}
+	n := len(arena.DefaultRoster())
+	switch {
+	case f.roster != "":
+		roster, err := readRoster(f.roster)
+		if err != nil {
+			return err
+		}
+		n = len(roster)
+	case f.agents > 0:
+		n = f.agents
+	}
+	return f.checkFounders(n)
+}
+
 // checkFounders checks the number of founders against --max-agents and
 // the machine.
 func (f *arenaFlags) checkFounders(n int) error {
