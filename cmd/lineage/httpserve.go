@@ -87,15 +87,12 @@ func (b *boundedListener) Accept() (net.Conn, error) {
 }
 
 // connState is the HTTP server's ConnState hook: it stops counting a
-// connection that is closed or hijacked, and clears the deadlines of a
-// hijacked one — a WebSocket keeps its own, and must not inherit the
-// request's read deadline.
-func (b *boundedListener) connState(c net.Conn, s http.ConnState) {
+// connection that is closed or hijacked. (net/http clears a hijacked
+// connection's deadlines: the request's timeouts never reach a WebSocket,
+// which keeps its own.)
+func (b *boundedListener) connState(_ net.Conn, s http.ConnState) {
 	switch s {
-	case http.StateHijacked:
-		c.SetDeadline(time.Time{})
-		b.open.Add(-1)
-	case http.StateClosed:
+	case http.StateHijacked, http.StateClosed:
 		b.open.Add(-1)
 	}
 }
