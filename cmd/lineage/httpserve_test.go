@@ -191,4 +191,3 @@ func TestConnsBound(t *testing.T) {
 		}
 	}
 }
-
