@@ -191,3 +191,43 @@ func TestConnsBound(t *testing.T) {
 		}
 	}
 }
+
+// serve with --max-conns 3: a WebSocket client and two idle keep-alive API
+// clients fill it; more connections are closed at once, while the
+// WebSocket client goes on receiving the arena's events — the log goes on
+// being written — and the API clients go on being answered.
+func TestServeBoundsEveryConnection(t *testing.T) {
+	s := startServer(t, "--data-dir", t.TempDir(), "--seed", "4", "--tick-interval", "1ms", "--max-conns", "3")
+	s.logs.waitFor(t, "msg=serving", s.exited)
+	base := field(t, s.logs.String(), "msg=serving", "websocket")
+	addr := strings.TrimSuffix(strings.TrimPrefix(base, "ws://"), "/")
+	ws := wsDial(t, base)
+	var idle []*keepAlive
+	for range 2 {
+		k := dialKeepAlive(t, addr)
+		if code, err := k.get("/api/market"); code != 200 {
+			t.Fatalf("API client within the bound: %d, %v", code, err)
+		}
+		idle = append(idle, k)
+	}
+	for range 5 {
+		if code, err := dialKeepAlive(t, addr).get("/api/market"); err == nil {
+			t.Fatalf("a connection past --max-conns 3 answered %d", code)
+		}
+	}
+	var last uint64
+	for seen := 0; seen < 50; {
+		m := ws.next(t)
+		if seq := seqOf(m); seq > last {
+			last, seen = seq, seen+1
+		}
+	}
+	for _, k := range idle {
+		if code, err := k.get("/api/agents"); code != 200 {
+			t.Errorf("an idle API client after the refusals: %d, %v", code, err)
+		}
+	}
+	if code := s.stop(); code != 0 {
+		t.Errorf("exit %d:\n%s", code, s.logs)
+	}
+}
