@@ -168,7 +168,7 @@ var badRows = []struct {
 	{"kline open_time", "BTCUSDT.csv", "17040673x0000,1,1,1,1,1", `open_time "17040673x0000": want a unix epoch number`},
 	{"kline close_time", "BTCUSDT.csv", "1704067300000,1,1,1,1,1,soon", `close_time "soon": want a unix epoch number`},
 	{"kline close", "BTCUSDT.csv", "1704067300000,1,1,1,1e,1", `price "1e": not a decimal number`},
-	{"kline zero close", "BTCUSDT.csv", "1704067300000,1,1,1,0.000000001,1", `price "0.000000001": must be positive`},
+	{"kline close below resolution", "BTCUSDT.csv", "1704067300000,1,1,1,0.000000001,1", `price "0.000000001": below the price resolution 0.00000001`},
 	{"kline backwards", "BTCUSDT.csv", "1704067100000,1,1,1,1,1", "time 2023-12-31T23:58:20Z is before"},
 }
 

@@ -181,13 +181,31 @@ func ParseMoney(s string) (Money, error) {
 	return Money(v), err
 }
 
+// ParseMoneyExact parses a decimal dollar amount and refuses one with
+// digits finer than the money resolution (0.000001) instead of rounding
+// it: for amounts a user writes, where a silent rounding would surprise.
+func ParseMoneyExact(s string) (Money, error) {
+	v, inexact, err := parseFixedExact(s, MoneyDecimals)
+	if err != nil {
+		return 0, err
+	}
+	if inexact {
+		return 0, fmt.Errorf("%q: finer than the money resolution %s", s, formatFixed(1, MoneyDecimals, 0))
+	}
+	return Money(v), nil
+}
+
 // ParsePrice parses a decimal price exactly. Digits beyond the eighth
 // decimal are rounded half up; exponents ("4.5e4") are accepted and rounded.
-// Zero, negative and non-finite prices are errors.
+// Zero, negative and non-finite prices are errors; so is a positive price
+// that rounds to zero, below the resolution 0.00000001.
 func ParsePrice(s string) (Price, error) {
-	v, err := parseFixed(s, PriceDecimals)
+	v, inexact, err := parseFixedExact(s, PriceDecimals)
 	if err != nil {
 		return 0, fmt.Errorf("price %w", err)
+	}
+	if v == 0 && inexact && !strings.HasPrefix(strings.TrimSpace(s), "-") {
+		return 0, fmt.Errorf("price %q: below the price resolution %s", s, formatFixed(1, PriceDecimals, 0))
 	}
 	if v <= 0 {
 		return 0, fmt.Errorf("price %q: must be positive", s)
@@ -201,6 +219,13 @@ var ErrDecimal = errors.New("not a decimal number")
 // parseFixed parses s as a decimal with at most `decimals` fractional digits
 // kept (the rest rounded half up), returning the scaled integer.
 func parseFixed(s string, decimals int) (int64, error) {
+	v, _, err := parseFixedExact(s, decimals)
+	return v, err
+}
+
+// parseFixedExact is parseFixed that also reports whether a non-zero digit
+// past the kept decimals was rounded away (inexact).
+func parseFixedExact(s string, decimals int) (int64, bool, error) {
 	t := strings.TrimSpace(s)
 	neg := false
 	switch {
@@ -212,23 +237,24 @@ func parseFixed(s string, decimals int) (int64, error) {
 	if i := strings.IndexAny(t, "eE"); i >= 0 {
 		var ok bool
 		if t, ok = shiftExp(t[:i], t[i+1:]); !ok {
-			return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
+			return 0, false, fmt.Errorf("%q: %w", s, ErrDecimal)
 		}
 	}
 	intPart, frac, _ := strings.Cut(t, ".")
 	if intPart == "" && frac == "" {
-		return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
+		return 0, false, fmt.Errorf("%q: %w", s, ErrDecimal)
 	}
 	var v uint64
+	inexact := false
 	digit := func(c byte) (uint64, bool) { return uint64(c - '0'), c >= '0' && c <= '9' }
 	const limit = math.MaxInt64 / 10
 	for i := 0; i < len(intPart); i++ {
 		d, ok := digit(intPart[i])
 		if !ok {
-			return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
+			return 0, false, fmt.Errorf("%q: %w", s, ErrDecimal)
 		}
 		if v > limit {
-			return 0, fmt.Errorf("%q: out of range", s)
+			return 0, false, fmt.Errorf("%q: out of range", s)
 		}
 		v = v*10 + d
 	}
@@ -236,21 +262,24 @@ func parseFixed(s string, decimals int) (int64, error) {
 	for i := 0; i < len(frac); i++ {
 		d, ok := digit(frac[i])
 		if !ok {
-			return 0, fmt.Errorf("%q: %w", s, ErrDecimal)
+			return 0, false, fmt.Errorf("%q: %w", s, ErrDecimal)
 		}
 		switch {
 		case i < decimals:
 			if v > limit {
-				return 0, fmt.Errorf("%q: out of range", s)
+				return 0, false, fmt.Errorf("%q: out of range", s)
 			}
 			v = v*10 + d
 		case i == decimals:
 			roundUp = d >= 5
+			inexact = inexact || d != 0
+		default:
+			inexact = inexact || d != 0
 		}
 	}
 	for i := len(frac); i < decimals; i++ {
 		if v > limit {
-			return 0, fmt.Errorf("%q: out of range", s)
+			return 0, false, fmt.Errorf("%q: out of range", s)
 		}
 		v *= 10
 	}
@@ -259,12 +288,12 @@ func parseFixed(s string, decimals int) (int64, error) {
 	}
 	// -2^63 is representable (MulDiv saturates to it), +2^63 is not.
 	if v > math.MaxInt64+1 || v == math.MaxInt64+1 && !neg {
-		return 0, fmt.Errorf("%q: out of range", s)
+		return 0, false, fmt.Errorf("%q: out of range", s)
 	}
 	if neg {
-		return -int64(v), nil // wraps to math.MinInt64 for v == 2^63
+		return -int64(v), inexact, nil // wraps to math.MinInt64 for v == 2^63
 	}
-	return int64(v), nil
+	return int64(v), inexact, nil
 }
 
 // maxExp bounds the exponent shiftExp accepts, so "1e999999999" cannot make

@@ -37,8 +37,10 @@ func runArena(ctx context.Context, env *Env, args []string) error {
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["ticks"] && *ticks <= 0 {
-		return usagef("--ticks %d: must be at least 1", *ticks)
+	if given["ticks"] {
+		if err := checkCount("ticks", *ticks, 1, maxArenaTicks, "a longer run never ends"); err != nil {
+			return err
+		}
 	}
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return usagef("--format %q: want table, json or csv", *format)

@@ -11,9 +11,10 @@ import (
 	"github.com/lineage-arena/lineage/metrics"
 )
 
-// startMetrics serves /metrics, /health, /livez and /readyz on addr.
-func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
-	web *webServer, tick time.Duration, log *slog.Logger) (*httpServer, error) {
+// startMetrics serves /metrics, /health, /livez and /readyz on the bound
+// --metrics-addr.
+func startMetrics(m *httpServer, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
+	web *webServer, tick time.Duration, log *slog.Logger) *httpServer {
 	version, revision := buildInfo()
 	src := metrics.Sources{
 		Arena: snap, Log: l.Stats, Hub: web.hub.Stats, Start: time.Now(), MaxAgents: maxAgents,
@@ -28,12 +29,9 @@ func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live 
 	// Ready while the log can be written and a tick came within three
 	// intervals (a live feed may skip a round).
 	ready := func() error { return src.Ready(3 * tick) }
-	m, err := listenAndServe("metrics-addr", addr, metrics.Handler(metrics.NewRegistry(src), ready), "", "", log)
-	if err != nil {
-		return nil, err
-	}
+	m.serve(metrics.Handler(metrics.NewRegistry(src), ready), nil, log)
 	log.Info("metrics", "url", "http://"+m.addr+"/metrics")
-	return m, nil
+	return m
 }
 
 // buildInfo returns the module version and VCS revision, "unknown" when the

@@ -389,6 +389,7 @@ func TestServeCompletesACutShortTick(t *testing.T) {
 // and change nothing. A lost tail is refused by serve as by verify.
 func TestLockedDataDirAndVerifyBesideServe(t *testing.T) {
 	dir := deadRun(t)
+	os.Chmod(dir, 0o700) // no warning about its mode: the error is the one line
 	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
 	s.logs.waitFor(t, "arena resumed", s.exited)
 	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -46,9 +47,30 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if *interval <= 0 || *agentEvery <= 0 {
 		return usagef("--tick-interval and --agent-interval must be positive")
 	}
+	if *dataDir == "" {
+		return usagef("--data-dir: must not be empty (default .lineage)")
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
 	env.Log = log
 	af.interval = *interval
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := af.precheck(given); err != nil {
+		return err
+	}
+	// Everything that can be checked, loaded or bound without the data dir
+	// is, first: a mistake or a busy port leaves the data dir untouched.
+	ls, err := sf.open()
+	if err != nil {
+		return err
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			ls.close()
+		}
+	}()
+	warnDataDirMode(*dataDir, log)
 
 	// One pass over the log both checks it and rebuilds the run it holds.
 	started := time.Now()
@@ -61,24 +83,24 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		sink.to = s
 		return arena.New(g.config(), g.Roster, sink)
 	}}
-	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: rb.visit})
+	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: interruptible(ctx, rb.visit)})
 	if err != nil {
 		if rb.ar != nil {
 			rb.ar.Close()
 		}
-		return err
+		return interrupted(ctx, err, log)
 	}
 	defer l.Close()
 	h := &history{log: l}
 	var run *liveRun
 	if rb.ar == nil {
-		run, err = foundRun(fs, env, &af, l, h, log)
+		run, err = foundRun(ctx, fs, env, &af, l, h, log)
 	} else {
 		sink.to = h
-		run, err = resumeRun(fs, env, &af, rb, h, log, started)
+		run, err = resumeRun(ctx, fs, env, &af, rb, h, log, started)
 	}
 	if err != nil {
-		return err
+		return interrupted(ctx, err, log)
 	}
 	defer run.close()
 	u, err := newUndertaker(*dataDir, run.ar, log)
@@ -94,21 +116,55 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	h.observers = append(h.observers, logEvent(log), u.bury, trades.observe)
 	run.buried = u
-	if sf.metricsAgents < 0 {
-		return usagef("--metrics-max-agents %d: must not be negative", sf.metricsAgents)
-	}
-	web, err := startWeb(&sf, *dataDir, run.ar, l, h, trades, log)
+	web, err := startWeb(&sf, ls, *dataDir, run.ar, l, h, trades, log)
 	if err != nil {
 		return err
 	}
-	mx, err := startMetrics(sf.metricsAddr, sf.metricsAgents, web.snap.Load, run.st.live, l, web, *interval, log)
-	if err != nil {
-		return errors.Join(err, web.stop(time.Second))
-	}
+	mx := startMetrics(ls.metrics, sf.metricsAgents, web.snap.Load, run.st.live, l, web, *interval, log)
+	serving = true
 	err = run.loop(ctx, h, *interval, *agentEvery, log)
 	// Shutdown: 1001 to every client and both HTTP servers closed within
 	// the budget; the log was committed by the loop and closes on return.
 	return errors.Join(err, web.stop(3*time.Second), mx.stop(time.Second))
+}
+
+// interruptible wraps a log visitor so that SIGINT stops a long rebuild
+// within a thousand records: the log is only read, and stays as it was.
+func interruptible(ctx context.Context, visit func(eventlog.Record) error) func(eventlog.Record) error {
+	return func(rec eventlog.Record) error {
+		if rec.Seq%1024 == 0 && ctx.Err() != nil {
+			return errStartInterrupted
+		}
+		return visit(rec)
+	}
+}
+
+// errStartInterrupted ends a start-up that SIGINT or SIGTERM cut short.
+var errStartInterrupted = errors.New("interrupted while starting")
+
+// interrupted returns nil, having said so, for an error that a cancelled
+// start-up caused: the data dir is as it was, or holds a complete run;
+// any other error is returned as it is.
+func interrupted(ctx context.Context, err error, log *slog.Logger) error {
+	if ctx.Err() != nil && (errors.Is(err, errStartInterrupted) || errors.Is(err, context.Canceled)) {
+		log.Info("interrupted while starting: nothing served")
+		return nil
+	}
+	return err
+}
+
+// warnDataDirMode warns, once at start, when an existing data dir is open
+// to its group or to others: it holds the graveyard's signing key. serve
+// creates a new one mode 0700.
+func warnDataDirMode(dir string, log *slog.Logger) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		log.Warn("data dir is open to group or others; it holds the graveyard's signing key (chmod 700 it)",
+			"data_dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
 }
 
 // liveRun is an arena with its feed, fresh or rebuilt from a data dir.
@@ -127,16 +183,26 @@ func (r *liveRun) close() {
 }
 
 // foundRun founds a new run in an empty log: record 0 is its genesis.
-func foundRun(fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *history, log *slog.Logger) (*liveRun, error) {
+// SIGINT before the genesis is durable leaves the log empty.
+func foundRun(ctx context.Context, fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *history, log *slog.Logger) (*liveRun, error) {
 	st, err := af.resolve(fs, env, time.Time{})
 	if err != nil {
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		st.Close()
+		return nil, errStartInterrupted
 	}
 	st.cfg.FirstSeq = 1
 	ar, err := arena.New(st.cfg, st.roster, h)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		ar.Close()
+		st.Close()
+		return nil, errStartInterrupted
 	}
 	now := time.Now().UTC()
 	g := newGenesis(ar.Config(), st.feed, st.roster, now)
@@ -161,7 +227,7 @@ func foundRun(fs *flag.FlagSet, env *Env, af *arenaFlags, l *eventlog.Log, h *hi
 // resumeRun carries on the run rb rebuilt while the log was opened: the
 // events of a tick cut short are completed, and the feed — deterministic
 // from the genesis — is fast-forwarded past the ticks already taken.
-func resumeRun(fs *flag.FlagSet, env *Env, af *arenaFlags, rb *rebuilder, h *history, log *slog.Logger, started time.Time) (*liveRun, error) {
+func resumeRun(ctx context.Context, fs *flag.FlagSet, env *Env, af *arenaFlags, rb *rebuilder, h *history, log *slog.Logger, started time.Time) (*liveRun, error) {
 	ar := rb.ar
 	fail := func(st *setup, err error) (*liveRun, error) {
 		ar.Close()
@@ -182,7 +248,10 @@ func resumeRun(fs *flag.FlagSet, env *Env, af *arenaFlags, rb *rebuilder, h *his
 		return fail(nil, err)
 	}
 	for i := int64(0); st.live == nil && i < ar.Ticks(); i++ {
-		if _, err := st.src.Next(context.Background()); err != nil {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return fail(st, errStartInterrupted)
+		}
+		if _, err := st.src.Next(ctx); err != nil {
 			return fail(st, fmt.Errorf("fast-forward the %s feed past %d ticks: %w", rb.g.Feed, ar.Ticks(), err))
 		}
 	}

@@ -115,7 +115,7 @@ func TestServeRunsRoundsAndStopsCleanly(t *testing.T) {
 		t.Fatalf("serve exited %d after SIGINT-like cancel:\n%s", code, s.logs)
 	}
 	out := s.logs.String()
-	for _, want := range []string{"msg=\"arena founded\"", "seed=5", "winner=", "msg=\"shutting down\"", "ledger_hash="} {
+	for _, want := range []string{"msg=\"arena founded\"", "seed=5", "dashboard=http://127.0.0.1:", "winner=", "msg=\"shutting down\"", "ledger_hash="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve log lacks %q:\n%s", want, out)
 		}

@@ -118,15 +118,10 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 	if err != nil {
 		return nil, err
 	}
+	if err := f.checkCounts(given); err != nil {
+		return nil, err
+	}
 	switch {
-	case given["agents"] && f.agents <= 0:
-		return nil, usagef("--agents %d: must be at least 1", f.agents)
-	case given["agents"] && f.roster != "":
-		return nil, usagef("--agents and --roster exclude each other")
-	case f.roundTicks <= 0:
-		return nil, usagef("--round-ticks %d: must be at least 1", f.roundTicks)
-	case f.maxAgents < 0:
-		return nil, usagef("--max-agents %d: must not be negative", f.maxAgents)
 	case !finite(f.feeBps) || f.feeBps < 0 || f.feeBps >= 10_000:
 		return nil, usagef("--fee-bps %g: must be in [0, 10000)", f.feeBps)
 	case !finite(f.slipBps) || f.slipBps < 0 || f.slipBps >= 1000:
@@ -180,7 +175,7 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 		}
 		s.live, s.src, s.symbols = live, live, syms
 	default:
-		return nil, usagef("--feed %q: want sim or replay", f.feed)
+		return nil, usagef("--feed %q: want sim, replay or live", f.feed)
 	}
 	s.cfg = arena.Config{
 		Symbols: s.symbols, Seed: seed, RoundTicks: f.roundTicks, MaxAgents: f.maxAgents,
@@ -205,6 +200,13 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 	default:
 		s.roster = arena.DefaultRoster()
 	}
+	if err := f.checkFounders(len(s.roster)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if bound := agentsBound(); f.maxAgents == 0 && 4*len(s.roster) > bound {
+		s.cfg.MaxAgents = max(bound, len(s.roster)) // the default, 4 × founders, bounded
+	}
 	if f.record != "" {
 		rec, err := os.OpenFile(f.record, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
@@ -215,6 +217,71 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *Env, simStart time.Time) (*s
 	}
 	s.drawnSeed = f.seed == ""
 	return s, nil
+}
+
+// checkCounts checks the counts among the flags against their bounds,
+// before anything is allocated for them. given is the set of flags given.
+func (f *arenaFlags) checkCounts(given map[string]bool) error {
+	bound := int64(agentsBound())
+	memory := fmt.Sprintf("what this machine's memory holds at %d KiB an agent", agentBytes>>10)
+	if bound == maxAgentsCap {
+		memory = "every tick visits every agent"
+	}
+	if given["agents"] {
+		if err := checkCount("agents", int64(f.agents), 1, bound, memory); err != nil {
+			return err
+		}
+		if f.roster != "" {
+			return usagef("--agents and --roster exclude each other")
+		}
+	}
+	switch {
+	case f.maxAgents < 0:
+		return usagef("--max-agents %d: must not be negative (0: the default)", f.maxAgents)
+	case f.maxAgents > 0:
+		if err := checkCount("max-agents", int64(f.maxAgents), 1, bound, memory); err != nil {
+			return err
+		}
+	}
+	return checkCount("round-ticks", int64(f.roundTicks), 1, maxRoundTicks, "a longer round never ends")
+}
+
+// precheck checks, before anything is opened, what resolve would refuse
+// for want of a file or a network: the counts, the feed's name and the
+// founders against --max-agents (reading --roster for their number).
+func (f *arenaFlags) precheck(given map[string]bool) error {
+	if err := f.checkCounts(given); err != nil {
+		return err
+	}
+	switch f.feed {
+	case "sim", "replay", "live":
+	default:
+		return usagef("--feed %q: want sim, replay or live", f.feed)
+	}
+	n := len(arena.DefaultRoster())
+	switch {
+	case f.roster != "":
+		roster, err := readRoster(f.roster)
+		if err != nil {
+			return err
+		}
+		n = len(roster)
+	case f.agents > 0:
+		n = f.agents
+	}
+	return f.checkFounders(n)
+}
+
+// checkFounders checks the number of founders against --max-agents and
+// the machine.
+func (f *arenaFlags) checkFounders(n int) error {
+	if bound := agentsBound(); n > bound {
+		return usagef("--roster: %d founders, at most %d (what this machine holds)", n, bound)
+	}
+	if f.maxAgents > 0 && f.maxAgents < n {
+		return usagef("--max-agents %d: fewer than the %d founders", f.maxAgents, n)
+	}
+	return nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -240,7 +307,9 @@ func parseSeed(s string) (uint64, error) {
 const maxRosterBytes = 4 << 20
 
 // readRoster reads a JSON list of founders. Unknown fields are errors, so
-// a misspelt "strategy" does not silently become the default.
+// a misspelt "strategy" does not silently become the default. A capital
+// left out is the default; one that is not positive, or finer than the
+// money resolution (a millionth of a dollar), is an error.
 func readRoster(path string) ([]arena.Founder, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -255,6 +324,32 @@ func readRoster(path string) ([]arena.Founder, error) {
 	}
 	if len(roster) == 0 {
 		return nil, fmt.Errorf("roster %s: no agents", path)
+	}
+	// Capital: a missing field means the default; a zero, negative or
+	// over-precise one is a mistake, not a default or a rounding.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	var capitals []struct {
+		Name    string          `json:"name"`
+		Capital json.RawMessage `json:"capital"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, maxRosterBytes)).Decode(&capitals); err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	for i, c := range capitals {
+		if c.Capital == nil {
+			continue
+		}
+		m, err := market.ParseMoneyExact(strings.Trim(string(c.Capital), `"`))
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("roster %s: agent %q: capital: %v", path, c.Name, err)
+		case m <= 0:
+			return nil, fmt.Errorf("roster %s: agent %q: capital %s must be positive (leave \"capital\" out for the default %s)",
+				path, c.Name, c.Capital, arena.DefaultCapital)
+		}
+		roster[i].Capital = m
 	}
 	return roster, nil
 }

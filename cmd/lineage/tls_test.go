@@ -64,6 +64,9 @@ func TestServeOverTLS(t *testing.T) {
 	if !strings.HasPrefix(base, "wss://") {
 		t.Fatalf("serving %q, want a wss:// address", base)
 	}
+	if dash := field(t, s.logs.String(), "msg=serving", "dashboard"); dash != strings.Replace(base, "wss://", "https://", 1) {
+		t.Errorf("dashboard %q, want the https:// address of %s", dash, base)
+	}
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
