@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -257,8 +258,12 @@ func (h *logHistory) Replay(from, until uint64, fn func(arena.Event) error) erro
 	}
 }
 
-// raw returns up to limit stored events after since, as stored.
+// raw returns up to limit stored events after since, as stored. Nothing
+// follows the largest sequence number (since+1 would wrap to the start).
 func (h *logHistory) raw(since uint64, limit int) ([]json.RawMessage, error) {
+	if since == math.MaxUint64 {
+		return nil, nil
+	}
 	it, done := h.iter(since + 1)
 	defer done()
 	var out []json.RawMessage
