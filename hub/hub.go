@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/internal/bearer"
 	"github.com/lineage-arena/lineage/internal/wsframe"
 )
 
@@ -115,6 +114,7 @@ type Config struct {
 // ServeHTTP is called by the HTTP server; Stats from anywhere.
 type Hub struct {
 	cfg      Config
+	token    bearer.Token // cfg.Token, hashed once
 	upgrader ws.HTTPUpgrader
 	poller   *poller // nil where there is none: every connection has a read loop
 
@@ -181,7 +181,7 @@ func newHub(cfg Config, poll bool) *Hub {
 			"http://[::1]:*", "https://[::1]:*",
 		}
 	}
-	h := &Hub{cfg: cfg, clients: map[*client]struct{}{}, stop: make(chan struct{}),
+	h := &Hub{cfg: cfg, token: bearer.New(cfg.Token), clients: map[*client]struct{}{}, stop: make(chan struct{}),
 		pubWake: make(chan struct{}, 1)}
 	h.pubCond = sync.NewCond(&h.pubMu)
 	h.upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second}
@@ -206,7 +206,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, "origin", http.StatusForbidden, "origin not allowed")
 		return
 	}
-	if h.cfg.Token != "" && !h.tokenOK(r) {
+	if !h.token.Allows(r) {
 		h.refuse(w, "token", http.StatusUnauthorized, "a bearer token is required")
 		return
 	}
@@ -284,22 +284,6 @@ func (h *Hub) refuse(w http.ResponseWriter, reason string, code int, msg string)
 	v.(*atomic.Uint64).Add(1)
 	http.Error(w, msg, code)
 }
-
-// tokenOK reports whether r carries the token: a bearer Authorization
-// header (the scheme's name in any case), or ?token= (the header wins
-// when both are there). Both sides are hashed before the constant-time
-// comparison, so that the time taken shows neither the token nor its
-// length. internal/web guards the API with the same rule.
-func (h *Hub) tokenOK(r *http.Request) bool {
-	got := r.URL.Query().Get("token")
-	if a := r.Header.Get("Authorization"); len(a) > len(bearer) && strings.EqualFold(a[:len(bearer)], bearer) {
-		got = a[len(bearer):]
-	}
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(h.cfg.Token))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
-}
-
-const bearer = "Bearer "
 
 // originAllowed reports whether a request with this Origin header may
 // connect. An origin is "scheme://host[:port]" and nothing more, as

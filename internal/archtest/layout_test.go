@@ -20,9 +20,10 @@ var allowed = map[string][]string{
 	"feed":              {"market"},
 	"eventlog":          {"market", "arena"},
 	"graveyard":         {"market", "arena"},
-	"hub":               {"market", "arena", "internal/wsframe"},
-	"internal/web":      {"market", "arena"},
-	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe"},
+	"hub":               {"market", "arena", "internal/wsframe", "internal/bearer"},
+	"internal/web":      {"market", "arena", "internal/bearer"},
+	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
+	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
 	"internal/promtest": {},  // test support: a real Prometheus

@@ -4,8 +4,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"math"
@@ -14,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/internal/bearer"
 )
 
 // Sources are what the API reads, and how it guards them. Snapshot is
@@ -185,23 +184,15 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 	return mux
 }
 
-// requireToken answers 401 to a request without token (when one is set),
-// in either of the forms the hub takes on the upgrade: a bearer
-// Authorization header, or ?token= (the header wins when both are there).
-// Both sides are hashed before the constant-time comparison, so neither
-// the token nor its length shows in the time an answer takes.
+// requireToken answers 401 to a request without the token (when one is
+// set), taken as the hub takes it on the upgrade (internal/bearer).
 func requireToken(token string, next http.Handler) http.Handler {
-	if token == "" {
+	tok := bearer.New(token)
+	if !tok.Required() {
 		return next
 	}
-	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := r.URL.Query().Get("token")
-		if a := r.Header.Get("Authorization"); len(a) > len("Bearer ") && strings.EqualFold(a[:len("Bearer ")], "Bearer ") {
-			got = a[len("Bearer "):]
-		}
-		sum := sha256.Sum256([]byte(got))
-		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		if !tok.Allows(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lineage"`)
 			writeError(w, http.StatusUnauthorized, "a bearer token is required (Authorization: Bearer, or ?token=)")
 			return
