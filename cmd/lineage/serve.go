@@ -81,7 +81,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer run.close()
-	u, err := newUndertaker(*dataDir, run.ar, log)
+	u, err := newUndertaker(*dataDir, run.ar, run.deaths, log)
 	if err != nil {
 		return err
 	}

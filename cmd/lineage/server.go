@@ -82,7 +82,7 @@ func startWeb(f *serverFlags, dataDir string, ar *arena.Arena, l *eventlog.Log, 
 		// client gets one or the other, never both.
 		w.hub.Publish(evs, snap)
 	})
-	key, err := graveyard.LoadOrCreateKey(dataDir)
+	key, err := graveyard.LoadKey(dataDir) // made or checked by newUndertaker
 	if err != nil {
 		w.hub.Close(0)
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 
@@ -22,12 +23,47 @@ type undertaker struct {
 	err error // the first failure; serve stops on it
 }
 
-func newUndertaker(dataDir string, ar *arena.Arena, log *slog.Logger) (*undertaker, error) {
-	key, err := graveyard.LoadOrCreateKey(dataDir)
-	if err != nil {
-		return nil, err
+// newUndertaker loads the graveyard's key and checks the graveyard against
+// deaths, every death the run's log holds. The key is made only for a run
+// whose log holds no event yet (nothing can have been signed): a run with
+// events and no key would otherwise be re-keyed silently, and every
+// tombstone it had would fail its signature. A tombstone that is tampered
+// with, malformed, unreadable or for an agent that did not die is refused
+// the same way, with the first defect named. Tombstones missing for deaths
+// in the log are not a defect here: a crash came between the death and its
+// burial, and the caller buries them.
+func newUndertaker(dataDir string, ar *arena.Arena, deaths []committed, log *slog.Logger) (*undertaker, error) {
+	verify := fmt.Sprintf("check the data dir with: lineage verify --data-dir %s", dataDir)
+	var key []byte
+	var err error
+	if ar.NextSeq() <= 1 {
+		key, err = graveyard.LoadOrCreateKey(dataDir)
+	} else if key, err = graveyard.LoadKey(dataDir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("graveyard key %s is missing but the run holds %d events: its tombstones cannot be checked,"+
+			" and a new key is never made for a run that has one; %s", filepath.Join(dataDir, graveyard.KeyFile), ar.NextSeq()-1, verify)
 	}
-	return &undertaker{dir: filepath.Join(dataDir, "graveyard"), key: key, ar: ar, log: log}, nil
+	if err != nil {
+		return nil, fmt.Errorf("%w; %s", err, verify)
+	}
+	dir := filepath.Join(dataDir, "graveyard")
+	dead := make(map[string]bool, len(deaths))
+	for _, c := range deaths {
+		dead[c.event.Death.Agent] = true
+	}
+	var problems []graveyard.Problem
+	for _, p := range graveyard.Check(dir, key, dead) {
+		if p.Kind != graveyard.Missing || p.Err != nil {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		more := ""
+		if len(problems) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(problems)-1)
+		}
+		return nil, fmt.Errorf("graveyard not trusted: %s%s; %s", problems[0], more, verify)
+	}
+	return &undertaker{dir: dir, key: key, ar: ar, log: log}, nil
 }
 
 // bury writes the tombstone of the agent whose death c is.
