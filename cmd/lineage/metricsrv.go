@@ -13,7 +13,7 @@ import (
 
 // startMetrics serves /metrics, /health, /livez and /readyz on addr.
 func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
-	web *webServer, tick time.Duration, log *slog.Logger) (*httpServer, error) {
+	web *webServer, tick time.Duration, writes func() error, log *slog.Logger) (*httpServer, error) {
 	version, revision := buildInfo()
 	src := metrics.Sources{
 		Arena: snap, Log: l.Stats, Hub: web.hub.Stats, Start: time.Now(), MaxAgents: maxAgents,
@@ -25,8 +25,9 @@ func startMetrics(addr string, maxAgents int, snap func() *arena.Snapshot, live 
 	if live != nil {
 		src.Feed = func() (feed.LiveStats, bool) { return live.Stats(), true }
 	}
-	// Ready while the log can be written and a tick came within three
+	// Ready while every write succeeds and a tick came within three
 	// intervals (a live feed may skip a round).
+	src.Writes = writes
 	ready := func() error { return src.Ready(3 * tick) }
 	m, err := listenAndServe("metrics-addr", addr, metrics.Handler(metrics.NewRegistry(src), ready), "", "", log)
 	if err != nil {

@@ -14,14 +14,20 @@ import (
 
 // undertaker writes a signed tombstone for every death once the death is
 // durable. A tombstone that already exists is left alone: tombstones are
-// never overwritten.
+// never overwritten. A tombstone whose write fails waits, in order, and
+// flush tries it again; serve holds the arena meanwhile.
 type undertaker struct {
-	dir string
-	key []byte
-	ar  *arena.Arena
-	log *slog.Logger
-	err error // the first failure; serve stops on it
+	dir      string
+	key      []byte
+	ar       *arena.Arena
+	log      *slog.Logger
+	unburied []graveyard.Tombstone // signed-to-be tombstones not yet written
+	err      error                 // the first failure that is not a write's; serve stops on it
 }
+
+// writeTombstone writes a tombstone: graveyard.Write, a seam for tests of
+// a failing disk.
+var writeTombstone = graveyard.Write
 
 // newUndertaker loads the graveyard's key and checks the graveyard against
 // deaths, every death the run's log holds. The key is made only for a run
@@ -66,7 +72,8 @@ func newUndertaker(dataDir string, ar *arena.Arena, deaths []committed, log *slo
 	return &undertaker{dir: dir, key: key, ar: ar, log: log}, nil
 }
 
-// bury writes the tombstone of the agent whose death c is.
+// bury writes the tombstone of the agent whose death c is. A write failure
+// is kept for flush to retry; see flush.
 func (u *undertaker) bury(c committed) {
 	if c.event.Death == nil || u.err != nil {
 		return
@@ -78,14 +85,29 @@ func (u *undertaker) bury(c committed) {
 		return
 	}
 	t, err := graveyard.New(st, c.event, hex.EncodeToString(c.hash[:]))
-	if err == nil {
-		_, err = graveyard.Write(u.dir, u.key, t)
-	}
-	switch {
-	case errors.Is(err, graveyard.ErrExists):
-	case err != nil:
+	if err != nil {
 		u.err = fmt.Errorf("bury %s: %w", id, err)
-	default:
-		u.log.Info("buried", "agent", id, "cause", t.Cause, "sequence", c.event.Seq)
+		return
 	}
+	u.unburied = append(u.unburied, t)
+	u.flush()
+}
+
+// flush writes the tombstones waiting, oldest first, and returns the first
+// write that fails (nil once none waits).
+func (u *undertaker) flush() error {
+	for len(u.unburied) > 0 {
+		t := u.unburied[0]
+		_, err := writeTombstone(u.dir, u.key, t)
+		if err != nil && !errors.Is(err, graveyard.ErrExists) {
+			return fmt.Errorf("bury %s: %w", t.AgentID, err)
+		}
+		if err == nil {
+			u.log.Info("buried", "agent", t.AgentID, "cause", t.Cause, "sequence", t.Died.Seq)
+		}
+		u.unburied[0] = graveyard.Tombstone{}
+		u.unburied = u.unburied[1:]
+	}
+	u.unburied = nil
+	return nil
 }
