@@ -314,7 +314,7 @@ func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]b
 	if len(l.buf) >= maxBuffered {
 		// The record is added either way: a failure here is the Log's
 		// state, reported by the next Append or Sync.
-		l.flush()
+		_ = l.flush()
 	}
 	return r.Hash, nil
 }
