@@ -94,7 +94,7 @@ func TestReadOnlyBesideAWriter(t *testing.T) {
 	next, last := l.Last()
 	rec := Record{Seq: next, Type: "market", Payload: payload(next), Prev: last}
 	frame, _ := rec.encode(nil)
-	if _, err := l.seg.Write(frame[:len(frame)/2]); err != nil {
+	if _, err := l.seg.WriteAt(frame[:len(frame)/2], l.size); err != nil {
 		t.Fatal(err)
 	}
 	before := dirDigest(t, dir)

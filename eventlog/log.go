@@ -22,13 +22,20 @@ type Options struct {
 	// the log — one pass for whoever rebuilds state from it. The payload
 	// is valid only during the call; an error from Visit fails Open.
 	Visit func(Record) error
+	// Fault, if set, is asked before each write the writer makes to disk —
+	// op is "write", "fsync", "segment" (a rollover's new file) or "mark"
+	// (the high-water mark) — and an error it returns is taken as that
+	// write's failure, as if the disk had returned it. It lets tests drive a
+	// full or failing disk; leave it nil otherwise.
+	Fault func(op string) error
 }
 
 // DefaultSegmentBytes is the size at which a new segment starts.
 const DefaultSegmentBytes = 64 << 20
 
-// maxBuffered bounds the bytes appended but not yet written: past it,
-// Append writes them out (still not durable until Sync).
+// maxBuffered bounds the bytes appended but not yet durable, which the Log
+// keeps in memory until they are (to write them again after a failure):
+// past it, Append syncs them.
 const maxBuffered = 4 << 20
 
 // Log is an open event log. Append and Sync are for one writer goroutine;
@@ -36,10 +43,18 @@ const maxBuffered = 4 << 20
 // ErrLocked); any number may have it open read-only (OpenReadOnly).
 // Durable, Last and Iter may be called from any goroutine. An event is
 // durable — and may be acknowledged — once a Sync that began after its
-// Append has returned nil. A failed write or fsync makes the Log refuse
-// every later Append and Sync with the same error: what was written and not
-// synced is a torn tail that the next Open truncates, so the log on disk is
-// never left corrupt.
+// Append has returned nil.
+//
+// A failed write, fsync, rollover or high-water mark update (a full disk,
+// say) puts the Log in a failed state, which Stats reports: Append refuses
+// new records with an error wrapping ErrWriteFailed (the record is not
+// added), and every later Sync tries again — it reopens the current
+// segment, cuts it back to its last durable byte, writes again what it
+// holds in memory of the records appended since, and fsyncs. When that
+// succeeds the Log is writable again, with no record lost, repeated or
+// renumbered. What was written and not synced when the process dies is a
+// torn tail that the next Open truncates, so the log on disk is never left
+// corrupt.
 type Log struct {
 	dir  string
 	opts Options
@@ -47,12 +62,14 @@ type Log struct {
 	mu      sync.Mutex
 	seg     *os.File
 	segs    []segment
-	size    int64 // bytes of the current segment, buffered ones included
-	buf     []byte
+	size    int64  // bytes of the current segment, buffered ones included
+	synced  int64  // bytes of the current segment that are durable
+	buf     []byte // the bytes after synced: records not yet durable
 	next    uint64 // sequence of the next record
 	last    [32]byte
 	durable uint64 // records [0, durable) are on disk and synced
-	err     error  // sticky write failure, or ErrClosed
+	err     error  // ErrClosed or ErrReadOnly: for good
+	failure error  // the write failure the next Sync tries to repair
 	idx     index  // sequence → segment offset, see Iter
 
 	readOnly bool
@@ -122,6 +139,18 @@ func OpenReadOnly(dir string, opts Options) (*Log, error) {
 // OpenReadOnly.
 var ErrReadOnly = errors.New("event log opened read-only")
 
+// ErrWriteFailed is wrapped by the errors of a write to disk that failed —
+// a write, fsync, rollover or high-water mark update — and by Append's
+// refusal while the Log is in that failed state. The next Sync tries again.
+var ErrWriteFailed = errors.New("event log write failed")
+
+// writeFailure is a failed write: its text is the cause's, and errors.Is
+// sees ErrWriteFailed too.
+type writeFailure struct{ err error }
+
+func (w *writeFailure) Error() string   { return w.err.Error() }
+func (w *writeFailure) Unwrap() []error { return []error{ErrWriteFailed, w.err} }
+
 func (o Options) withDefaults() Options {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = DefaultSegmentBytes
@@ -184,34 +213,54 @@ func (l *Log) openTail(hw *headWriter, res *scanResult) error {
 		f.Close()
 		return fmt.Errorf("open event log: %w", err)
 	}
-	l.seg, l.size = f, end
+	l.seg, l.size, l.synced = f, end, end
 	return nil
 }
 
 // newSegment starts a segment whose first record is l.next, and makes its
-// name durable in the directory.
+// name durable in the directory. On failure the current segment stays the
+// one appended to; a file left behind by an earlier failed attempt (its
+// name is no segment's of the log yet) is reused.
 func (l *Log) newSegment() error {
+	if l.seg != nil {
+		// At a rollover every record is durable: the mark is made durable
+		// with them first, so losing a whole segment is always caught.
+		err := l.fault("mark")
+		if err == nil {
+			err = l.head.write(head{committed: l.durable, last: l.last}, true)
+		}
+		if err != nil {
+			return fmt.Errorf("event log: high-water mark: %w", err)
+		}
+	}
 	path := filepath.Join(l.dir, segmentName(l.next))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	err := l.fault("segment")
+	var f *os.File
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("event log: new segment: %w", err)
 	}
 	if err := syncDir(l.dir); err != nil {
 		f.Close()
+		os.Remove(path)
 		return fmt.Errorf("event log: new segment: %w", err)
 	}
 	if l.seg != nil {
-		// At a rollover every record is durable: the mark is made durable
-		// with them, so losing a whole segment is always caught.
-		if err := l.head.write(head{committed: l.durable, last: l.last}, true); err != nil {
-			f.Close()
-			return fmt.Errorf("event log: high-water mark: %w", err)
-		}
 		l.seg.Close()
 	}
-	l.seg, l.size = f, 0
+	l.seg, l.size, l.synced = f, 0, 0
 	l.segs = append(l.segs, segment{first: l.next, path: path})
 	return nil
+}
+
+// fault asks Options.Fault about a write.
+func (l *Log) fault(op string) error {
+	if l.opts.Fault == nil {
+		return nil
+	}
+	return l.opts.Fault(op)
 }
 
 func syncDir(dir string) error {
@@ -225,18 +274,23 @@ func syncDir(dir string) error {
 
 // Append adds a record with the next sequence number (see Last) and the
 // previous record's hash, and returns its hash. The record is buffered: it
-// is durable only after Sync.
+// is durable only after Sync. An error means the record was not added; one
+// wrapping ErrWriteFailed says the log is in its failed state (see Log), and
+// the same record may be appended again after a Sync succeeds.
 func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return [32]byte{}, l.err
 	}
+	if l.failure != nil {
+		return [32]byte{}, l.failure
+	}
 	if seq != l.next {
 		return [32]byte{}, fmt.Errorf("event log: append %d: the next sequence is %d", seq, l.next)
 	}
 	if l.size >= l.opts.SegmentBytes && l.size > 0 {
-		if err := l.flush(true); err != nil {
+		if err := l.flush(); err != nil {
 			return [32]byte{}, err
 		}
 		if err := l.newSegment(); err != nil {
@@ -258,54 +312,103 @@ func (l *Log) Append(seq uint64, t time.Time, typ string, payload []byte) ([32]b
 	l.next++
 	l.last = r.Hash
 	if len(l.buf) >= maxBuffered {
-		if err := l.flush(false); err != nil {
-			return [32]byte{}, err
-		}
+		// The record is added either way: a failure here is the Log's
+		// state, reported by the next Append or Sync.
+		_ = l.flush()
 	}
 	return r.Hash, nil
 }
 
 // Sync writes out everything appended and fsyncs it. When it returns nil,
-// every record appended before the call is durable.
+// every record appended before the call is durable. On a Log in its failed
+// state it first repairs the current segment (see Log); an error wrapping
+// ErrWriteFailed means the log is still failed and Sync may be tried again.
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return l.err
 	}
-	return l.flush(true)
+	return l.flush()
 }
 
-// flush writes the buffer and, if sync, fsyncs the segment. A failure is
-// sticky. Called with l.mu held.
-func (l *Log) flush(sync bool) error {
+// flush makes every appended record durable: it writes the bytes not yet
+// durable after the segment's last durable byte, fsyncs the segment and
+// updates the high-water mark. After a failure it first reopens the
+// segment and cuts it back to that byte, so what a failed write left there
+// (part of a record, or bytes an fsync error may have dropped from the
+// page cache) is written again from memory. Called with l.mu held.
+func (l *Log) flush() error {
+	if l.failure == nil && l.durable == l.next {
+		return nil
+	}
 	start := time.Now()
+	if l.failure != nil {
+		if err := l.reopen(); err != nil {
+			return l.fail(fmt.Errorf("event log: reopen %s: %w", filepath.Base(l.seg.Name()), err))
+		}
+	}
 	if len(l.buf) > 0 {
-		if _, err := l.seg.Write(l.buf); err != nil {
+		err := l.fault("write")
+		if err == nil {
+			_, err = l.seg.WriteAt(l.buf, l.synced)
+		}
+		if err != nil {
 			return l.fail(fmt.Errorf("event log: write: %w", err))
 		}
 		l.stats.Bytes += uint64(len(l.buf))
-		l.buf = l.buf[:0]
 	}
-	if sync && l.durable < l.next {
-		if err := l.seg.Sync(); err != nil {
-			return l.fail(fmt.Errorf("event log: fsync: %w", err))
-		}
-		l.durable = l.next
-		// The mark follows the fsync, so it never runs ahead of the log;
-		// it is not fsynced itself (see HeadFile).
-		if err := l.head.write(head{committed: l.durable, last: l.last}, false); err != nil {
-			return l.fail(fmt.Errorf("event log: high-water mark: %w", err))
-		}
-		l.stats.Syncs++
-		l.stats.SyncSeconds.observe(time.Since(start))
+	err := l.fault("fsync")
+	if err == nil {
+		err = l.seg.Sync()
 	}
+	if err != nil {
+		return l.fail(fmt.Errorf("event log: fsync: %w", err))
+	}
+	l.synced += int64(len(l.buf))
+	l.buf = l.buf[:0]
+	l.durable = l.next
+	// The mark follows the fsync, so it never runs ahead of the log; it is
+	// not fsynced itself (see HeadFile).
+	err = l.fault("mark")
+	if err == nil {
+		err = l.head.write(head{committed: l.durable, last: l.last}, false)
+	}
+	if err != nil {
+		return l.fail(fmt.Errorf("event log: high-water mark: %w", err))
+	}
+	if l.failure != nil {
+		l.opts.Logger.Info("event log writable again", "durable", l.durable)
+		l.failure = nil
+	}
+	l.stats.Syncs++
+	l.stats.SyncSeconds.observe(time.Since(start))
 	return nil
 }
 
+// reopen opens the current segment again and cuts it back to its last
+// durable byte; cutting needs no free space.
+func (l *Log) reopen() error {
+	f, err := os.OpenFile(l.segs[len(l.segs)-1].path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(l.synced); err != nil {
+		f.Close()
+		return err
+	}
+	l.seg.Close()
+	l.seg = f
+	return nil
+}
+
+// fail puts the Log in its failed state with err, and returns it.
 func (l *Log) fail(err error) error {
-	l.err = err
-	return err
+	if l.failure == nil {
+		l.stats.WriteFailures++
+	}
+	l.failure = &writeFailure{err}
+	return l.failure
 }
 
 // Durable is the number of durable records: sequence numbers below it are
@@ -345,12 +448,11 @@ func (l *Log) Close() error {
 		l.err = ErrClosed
 		return nil
 	}
-	var err error
-	if l.err == nil {
-		err = l.flush(true)
-		if err == nil {
-			err = l.head.write(head{committed: l.durable, last: l.last}, true)
-		}
+	// A Log in its failed state tries once more; what it cannot make
+	// durable is a torn tail for the next Open.
+	err := l.flush()
+	if err == nil {
+		err = l.head.write(head{committed: l.durable, last: l.last}, true)
 	}
 	if cerr := l.seg.Close(); err == nil {
 		err = cerr

@@ -300,24 +300,39 @@ func flip(t *testing.T, path string, off int64) {
 	f.WriteAt(b, off)
 }
 
-func TestWriteFailureIsStickyAndLeavesNoCorruption(t *testing.T) {
+// A segment that goes away under the log (its descriptor closed) fails a
+// Sync; the log refuses appends, and the next Sync reopens the segment and
+// writes again what was not durable.
+func TestWriteFailureIsRepairedBySync(t *testing.T) {
 	dir := t.TempDir()
 	l := mustOpen(t, dir, Options{})
 	appendN(t, l, 10)
-	l.seg.Close() // the disk goes away under the log
-	l.Append(10, t0, "market", payload(10))
-	err := l.Sync()
-	if err == nil || !strings.Contains(err.Error(), "event log: write") {
-		t.Fatalf("Sync on a dead file = %v, want a write error", err)
+	l.seg.Close() // the descriptor goes away under the log
+	if _, err := l.Append(10, t0, "market", payload(10)); err != nil {
+		t.Fatal(err)
 	}
-	if _, err2 := l.Append(11, t0, "market", nil); !errors.Is(err2, err) && err2.Error() != err.Error() {
+	err := l.Sync()
+	if err == nil || !strings.Contains(err.Error(), "event log: write") || !errors.Is(err, ErrWriteFailed) {
+		t.Fatalf("Sync on a dead file = %v, want a write error wrapping ErrWriteFailed", err)
+	}
+	if _, err2 := l.Append(11, t0, "market", nil); err2 == nil || err2.Error() != err.Error() {
 		t.Errorf("Append after a failure = %v, want the same error", err2)
 	}
-	if l.Durable() != 10 {
-		t.Errorf("durable %d, want the 10 synced before the failure", l.Durable())
+	if st := l.Stats(); l.Durable() != 10 || !st.Failed || st.Failure != err.Error() {
+		t.Errorf("durable %d, stats failed %v %q; want the 10 synced before the failure, and the failure", l.Durable(), st.Failed, st.Failure)
 	}
 	if n, err := Verify(dir); err != nil || n != 10 {
 		t.Errorf("Verify after the failure = %d, %v; want 10 intact records", n, err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatalf("Sync after the failure = %v, want the segment reopened", err)
+	}
+	appendN(t, l, 1)
+	if st := l.Stats(); l.Durable() != 12 || st.Failed || st.WriteFailures != 1 {
+		t.Errorf("after the repair: durable %d, stats %+v", l.Durable(), st)
+	}
+	if n, err := Verify(dir); err != nil || n != 12 {
+		t.Errorf("Verify after the repair = %d, %v; want 12", n, err)
 	}
 }
 

@@ -13,9 +13,13 @@ type Stats struct {
 	Segments int
 	// SyncSeconds is the duration of each group commit: write and fsync.
 	SyncSeconds Histogram
-	// Failed is set once a write or fsync has failed: the log refuses
-	// every append from then on.
-	Failed bool
+	// Failed is set while the log is in its failed state: a write, fsync,
+	// rollover or high-water mark update failed, appends are refused, and
+	// the next Sync tries again (see Log). Failure is that write's error.
+	Failed  bool
+	Failure string
+	// WriteFailures counts the times the log went from writable to failed.
+	WriteFailures uint64
 }
 
 // Histogram is a fixed-bucket histogram of durations in seconds.
@@ -49,7 +53,9 @@ func (l *Log) Stats() Stats {
 	defer l.mu.Unlock()
 	s := l.stats
 	s.Records, s.Durable, s.Segments = l.next, l.durable, len(l.segs)
-	s.Failed = l.err != nil && l.err != ErrClosed && l.err != ErrReadOnly
+	if l.failure != nil {
+		s.Failed, s.Failure = true, l.failure.Error()
+	}
 	s.SyncSeconds.Bounds = syncBounds
 	s.SyncSeconds.Counts = append([]uint64(nil), l.stats.SyncSeconds.Counts...)
 	if s.SyncSeconds.Counts == nil {

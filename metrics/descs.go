@@ -89,7 +89,7 @@ func newDescs() descs {
 		logAppends:        newDesc("lineage_eventlog_appends_total", "Records appended to the event log since the server started."),
 		logBytes:          newDesc("lineage_eventlog_written_bytes_total", "Bytes written to the event log since the server started."),
 		logSegments:       newDesc("lineage_eventlog_segments", "Segment files of the event log."),
-		logFailed:         newDesc("lineage_eventlog_write_failed", "1 once a write or fsync of the event log has failed: the log refuses every append from then on."),
+		logFailed:         newDesc("lineage_eventlog_write_failed", "1 while a write or fsync of the event log is failing: new events are held and the write retried until it succeeds."),
 	}
 }
 

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -487,8 +488,16 @@ func TestReady(t *testing.T) {
 			s.Feed = func() (feed.LiveStats, bool) { st := fixtureFeed(); st.Offline = true; return st, true }
 		}, "no fresh price"},
 		{"log failed", func(s *metrics.Sources) {
-			s.Log = func() eventlog.Stats { st := fixtureLog(); st.Failed = true; return st }
-		}, "event log"},
+			s.Log = func() eventlog.Stats {
+				st := fixtureLog()
+				st.Failed, st.Failure = true, "event log: fsync: no space left on device"
+				return st
+			}
+		}, "write failing, new events held until a retry succeeds: event log: fsync: no space left on device"},
+		{"tombstone failing", func(s *metrics.Sources) {
+			s.Writes = func() error { return errors.New("bury Reckless: write tombstone: no space left on device") }
+		}, "write failing, new events held until a retry succeeds: bury Reckless"},
+		{"writes succeed", func(s *metrics.Sources) { s.Writes = func() error { return nil } }, ""},
 		{"sim ignores offline flag", func(s *metrics.Sources) {
 			s.Feed = func() (feed.LiveStats, bool) { return feed.LiveStats{Offline: true}, false }
 		}, ""},

@@ -73,6 +73,10 @@ type Sources struct {
 	MaxAgents int
 	// Version and Revision label lineage_build_info; empty means "unknown".
 	Version, Revision string
+	// Writes, if set, returns the write failure (of the event log, the
+	// graveyard, ...) that holds the server, nil while writes succeed; only
+	// Ready reads it.
+	Writes func() error
 }
 
 // withDefaults fills in the documented defaults.
@@ -99,16 +103,24 @@ func (s Sources) withDefaults() Sources {
 }
 
 // Ready reports whether the server can do its job, for /readyz: nil when
-// the event log can be written and the feed has a fresh price; otherwise
-// an error whose text says what is wrong. A price is fresh when the
+// every write succeeds (the event log is not in its failed state, Writes
+// reports nothing) and the feed has a fresh price; otherwise an error
+// whose text says what is wrong, a failing write first, with its cause. A price is fresh when the
 // arena's last tick is at most maxAge old (maxAge ≤ 0 skips that check)
 // and, with a live feed, when the last fetch round got at least one fresh
 // price. Ready calls the same funcs as a scrape and is as safe to call
 // concurrently.
 func (s Sources) Ready(maxAge time.Duration) error {
 	s = s.withDefaults()
-	if s.Log != nil && s.Log().Failed {
-		return errors.New("event log: a write failed; the log refuses appends")
+	if s.Log != nil {
+		if st := s.Log(); st.Failed {
+			return fmt.Errorf("write failing, new events held until a retry succeeds: %s", st.Failure)
+		}
+	}
+	if s.Writes != nil {
+		if err := s.Writes(); err != nil {
+			return fmt.Errorf("write failing, new events held until a retry succeeds: %v", err)
+		}
 	}
 	if s.Feed != nil {
 		if st, live := s.Feed(); live && st.Offline {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,28 +28,49 @@ func tinyDisk(t *testing.T) string {
 	return dir
 }
 
-// A full disk stops the server with a clear error and leaves a log that
-// opens and verifies: what was acknowledged is intact, what was not is at
-// most a torn tail.
-func TestServeStopsCleanlyOnAFullDisk(t *testing.T) {
+// A full disk holds the server instead of stopping it: /readyz says why,
+// and once space is freed the arena goes on; the log opens and verifies,
+// one gap-free chain across the failure.
+func TestServeHoldsOnAFullDiskAndResumes(t *testing.T) {
 	dir := tinyDisk(t)
-	r := runCmd(t, nil, "serve", "--data-dir", dir, "--ws-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--seed", "1", "--agents", "60", "--tick-interval", "1ms",
-		"--agent-interval", "1ms", "--round-ticks", "50")
-	if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
-		t.Fatalf("serve on a full disk: exit %d, stderr:\n%s", r.code, lastLines(r.stderr, 3))
+	ballast := filepath.Join(dir, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 96<<10), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(r.stderr, "panic") {
-		t.Errorf("a panic:\n%s", r.stderr)
+	s := startServer(t, "--data-dir", filepath.Join(dir, "data"), "--seed", "1", "--agents", "60", "--tick-interval", "1ms",
+		"--agent-interval", "5ms", "--round-ticks", "50")
+	s.logs.waitFor(t, "write failed: the arena is held", s.exited)
+	s.logs.waitFor(t, "msg=metrics", s.exited)
+	metricsURL := field(t, s.logs.String(), "msg=metrics", "url")
+	waitReady(t, metricsURL, 503, "no space left on device")
+	held, err := strconv.ParseUint(field(t, s.logs.String(), "write failed", "first_held"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	s.logs.waitFor(t, "writes succeed again", s.exited)
+	// The disk fills again soon: stopped while held, serve says why.
+	code := s.stop()
+	out := s.logs.String()
+	if code != 0 && (code != 1 || !strings.Contains(lastLines(out, 1), "no space left on device")) {
+		t.Fatalf("serve stopped with %d:\n%s", code, lastLines(out, 3))
+	}
+	if strings.Contains(out, "panic") {
+		t.Errorf("a panic:\n%s", out)
 	}
 	// Truncating a torn tail needs no space: the log opens and verifies.
-	l, err := eventlog.Open(filepath.Join(dir, "events"), eventlog.Options{})
+	events := filepath.Join(dir, "data", "events")
+	l, err := eventlog.Open(events, eventlog.Options{})
 	if err != nil {
 		t.Fatalf("reopen after a full disk: %v", err)
 	}
 	next, _ := l.Last()
 	l.Close()
-	if n, err := eventlog.Verify(filepath.Join(dir, "events")); err != nil || n != next || n < 100 {
-		t.Errorf("after a full disk: Verify = %d, %v (reopened with %d)", n, err, next)
+	if n, err := eventlog.Verify(events); err != nil || n != next || n <= held {
+		t.Errorf("after a full disk: Verify = %d, %v (reopened with %d); want past %d, where the disk first filled", n, err, next, held)
 	}
 }
 

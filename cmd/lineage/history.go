@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -85,15 +86,36 @@ type committed struct {
 // is appended to the log as JSON, and handed to the observers only after
 // Commit has made it durable. Nothing is shown, counted or broadcast before
 // it is on disk.
+//
+// A write failure does not lose an event the arena emitted: an event the
+// log refuses (it is in its failed state, see eventlog.Log) waits in
+// queued, in order, and Commit appends it once a Sync has repaired the log.
+// Commit fails until every event emitted is durable; the caller emits
+// nothing new meanwhile, so what waits is at most one time step.
 type history struct {
 	log       *eventlog.Log
-	pending   []committed
+	pending   []committed   // appended, not yet durable
+	queued    []arena.Event // emitted, not yet appended: the log failed
 	observers []func(committed)
 	// batchObservers see each commit's events together, after observers.
 	batchObservers []func([]committed)
 }
 
 func (h *history) Emit(e arena.Event) error {
+	if len(h.queued) > 0 {
+		h.queued = append(h.queued, e)
+		return nil
+	}
+	err := h.append(e)
+	if errors.Is(err, eventlog.ErrWriteFailed) {
+		h.queued = append(h.queued, e)
+		return nil
+	}
+	return err
+}
+
+// append appends e to the log and to pending.
+func (h *history) append(e arena.Event) error {
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode event %d: %w", e.Seq, err)
@@ -107,8 +129,24 @@ func (h *history) Emit(e arena.Event) error {
 }
 
 // Commit makes every event emitted so far durable (one fsync: group
-// commit), then hands them to the observers in order.
+// commit), then hands them to the observers in order. An error wrapping
+// eventlog.ErrWriteFailed leaves every event not yet durable where it was,
+// and Commit may be called again.
 func (h *history) Commit() error {
+	if len(h.queued) > 0 {
+		// The log failed: repair it, then append what it refused.
+		if err := h.log.Sync(); err != nil {
+			return err
+		}
+		for len(h.queued) > 0 {
+			if err := h.append(h.queued[0]); err != nil {
+				return err
+			}
+			h.queued[0] = arena.Event{}
+			h.queued = h.queued[1:]
+		}
+		h.queued = nil
+	}
 	if err := h.log.Sync(); err != nil {
 		return err
 	}
@@ -242,7 +280,8 @@ func (rb *rebuilder) check(rec eventlog.Record, e arena.Event) error {
 func (rb *rebuilder) complete(h *history) (int, error) {
 	rest := rb.queue[rb.head:]
 	for _, e := range rest {
-		if err := h.Emit(e); err != nil {
+		// Not Emit: at start a write failure is the start's failure.
+		if err := h.append(e); err != nil {
 			return 0, err
 		}
 		if e.Death != nil {

@@ -12,9 +12,9 @@ import (
 )
 
 // startMetrics serves /metrics, /health, /livez and /readyz on the bound
-// --metrics-addr.
+// --metrics-addr; writes reports a failing write (nil when none).
 func startMetrics(m *httpServer, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
-	web *webServer, tick time.Duration, log *slog.Logger) *httpServer {
+	web *webServer, tick time.Duration, writes func() error, log *slog.Logger) *httpServer {
 	version, revision := buildInfo()
 	src := metrics.Sources{
 		Arena: snap, Log: l.Stats, Hub: web.hub.Stats, Start: time.Now(), MaxAgents: maxAgents,
@@ -26,8 +26,9 @@ func startMetrics(m *httpServer, maxAgents int, snap func() *arena.Snapshot, liv
 	if live != nil {
 		src.Feed = func() (feed.LiveStats, bool) { return live.Stats(), true }
 	}
-	// Ready while the log can be written and a tick came within three
+	// Ready while every write succeeds and a tick came within three
 	// intervals (a live feed may skip a round).
+	src.Writes = writes
 	ready := func() error { return src.Ready(3 * tick) }
 	m.serve(metrics.Handler(metrics.NewRegistry(src), ready), nil, log)
 	log.Info("metrics", "url", "http://"+m.addr+"/metrics")

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lineage-arena/lineage/arena"
@@ -83,7 +84,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		sink.to = s
 		return arena.New(g.config(), g.Roster, sink)
 	}}
-	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: interruptible(ctx, rb.visit)})
+	l, err := eventlog.Open(filepath.Join(*dataDir, "events"), eventlog.Options{Logger: log, Visit: interruptible(ctx, rb.visit), Fault: logFault})
 	if err != nil {
 		if rb.ar != nil {
 			rb.ar.Close()
@@ -103,7 +104,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return interrupted(ctx, err, log)
 	}
 	defer run.close()
-	u, err := newUndertaker(*dataDir, run.ar, log)
+	u, err := newUndertaker(*dataDir, run.ar, run.deaths, log)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mx := startMetrics(ls.metrics, sf.metricsAgents, web.snap.Load, run.st.live, l, web, *interval, log)
+	mx := startMetrics(ls.metrics, sf.metricsAgents, web.snap.Load, run.st.live, l, web, *interval, run.writeFailure, log)
 	serving = true
 	err = run.loop(ctx, h, *interval, *agentEvery, log)
 	// Shutdown: 1001 to every client and both HTTP servers closed within
@@ -175,7 +176,29 @@ type liveRun struct {
 	clock  func() time.Time
 	deaths []committed // deaths found while rebuilding
 	buried *undertaker
+	// failing is the write failure holding the arena, nil when writes
+	// succeed; read by /readyz.
+	failing atomic.Pointer[error]
 }
+
+// writeFailure is the write failure holding the arena, nil when writes
+// succeed. It is safe for concurrent use.
+func (r *liveRun) writeFailure() error {
+	if p := r.failing.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// logFault is the event log's Options.Fault: nil, a seam for tests of a
+// failing disk.
+var logFault func(op string) error
+
+// The loop retries a failed write after retryMin, doubling up to retryMax.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 5 * time.Second
+)
 
 func (r *liveRun) close() {
 	r.ar.Close()
@@ -299,6 +322,15 @@ func (s *switchSink) Emit(e arena.Event) error { return s.to.Emit(e) }
 // loop takes a market step every interval and every agent's state every
 // agentEvery, committing the events of each before the next, until ctx is
 // done.
+//
+// A write that fails — an append, an fsync, a rollover, a tombstone — holds
+// the arena: the events of the step are kept (see history), no tick and no
+// agent state is taken, writeFailure reports the failure, and the commit is
+// tried again after retryMin, then less and less often up to retryMax. When
+// it succeeds the held events are published and the arena goes on from
+// where it stopped: the step's sequence numbers are the ones it had, none
+// skipped, none issued twice. Reads (clients, the API) are served
+// throughout, from what is durable.
 func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery time.Duration, log *slog.Logger) error {
 	// The feed reader blocks on the pacing clock; it is stopped and waited
 	// for before loop returns, whatever ends it.
@@ -337,8 +369,62 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 			}
 		}
 	}()
+	// commit makes the events emitted so far durable and buries the dead;
+	// a write failure holds the arena until a retry succeeds.
+	retry := time.NewTimer(retryMin)
+	retry.Stop()
+	defer retry.Stop()
+	wait := retryMin
+	commit := func() error {
+		err := h.Commit()
+		if err == nil && r.buried != nil {
+			if err = r.buried.err; err != nil {
+				return err
+			}
+			err = r.buried.flush()
+		} else if err != nil && !errors.Is(err, eventlog.ErrWriteFailed) {
+			return err
+		}
+		if err != nil {
+			if r.failing.Load() == nil {
+				log.Warn("write failed: the arena is held, and the write retried until it succeeds",
+					"first_held", h.log.Durable(), "next_sequence", r.ar.NextSeq(), "err", err)
+			}
+			r.failing.Store(&err)
+			retry.Reset(wait)
+			wait = min(2*wait, retryMax)
+			return nil
+		}
+		if r.failing.Load() != nil {
+			log.Info("writes succeed again: the arena goes on", "next_sequence", r.ar.NextSeq())
+			r.failing.Store(nil)
+			wait = retryMin
+		}
+		return nil
+	}
+	if r.buried != nil {
+		// Tombstones a start could not write are retried as any other.
+		if err := commit(); err != nil {
+			return err
+		}
+	}
 	last := time.Time{}
 	for {
+		if r.failing.Load() != nil {
+			// Held: nothing new is taken until the retry commits.
+			select {
+			case <-retry.C:
+				if err := commit(); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				err := r.writeFailure()
+				log.Info("shutting down with a write failing: what it holds is lost, never acknowledged",
+					"next_sequence", r.ar.NextSeq(), "durable", h.log.Durable())
+				return err
+			}
+			continue
+		}
 		var err error
 		select {
 		case st := <-ticks:
@@ -362,7 +448,10 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 			}
 			err = r.ar.EmitAgentStates(at)
 		case <-ctx.Done():
-			if err := h.Commit(); err != nil {
+			if err := commit(); err != nil {
+				return err
+			}
+			if err := r.writeFailure(); err != nil {
 				return err
 			}
 			log.Info("shutting down", "ticks", r.ar.Ticks(), "next_sequence", r.ar.NextSeq(), "ledger_hash", r.ar.LedgerHash())
@@ -379,10 +468,7 @@ func (r *liveRun) loop(ctx context.Context, h *history, interval, agentEvery tim
 			return fmt.Errorf("feed: %w", err)
 		}
 		if err == nil {
-			err = h.Commit()
-		}
-		if err == nil && r.buried != nil {
-			err = r.buried.err
+			err = commit()
 		}
 		if err != nil {
 			return err

@@ -175,7 +175,7 @@ func startWeb(f *serverFlags, ls *listeners, dataDir string, ar *arena.Arena, l 
 		// client gets one or the other, never both.
 		w.hub.Publish(evs, snap)
 	})
-	key, err := graveyard.LoadOrCreateKey(dataDir)
+	key, err := graveyard.LoadKey(dataDir) // made or checked by newUndertaker
 	if err != nil {
 		w.hub.Close(0)
 		return nil, err
