@@ -102,7 +102,11 @@ func parseFlagsAndArgs(fs *flag.FlagSet, env *Env, args []string, maxArgs int) e
 	}
 	if len(positional) > maxArgs {
 		if maxArgs == 0 {
-			return usagef("unexpected argument %q: lineage %s takes flags only", positional[0], fs.Name())
+			hint := ""
+			if fs.Lookup("url") != nil && strings.Contains(positional[0], "://") {
+				hint = "; the server is given with --url"
+			}
+			return usagef("unexpected argument %q: lineage %s takes flags only%s", positional[0], fs.Name(), hint)
 		}
 		return usagef("unexpected argument %q: lineage %s takes at most %d", positional[maxArgs], fs.Name(), maxArgs)
 	}
