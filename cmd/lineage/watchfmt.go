@@ -69,6 +69,16 @@ func (m *watchMsg) kind() string {
 	return ""
 }
 
+// payload is the payload of a trade, scar, death, spawn or round event: in
+// v1 under the envelope's key named after the type; in v2 the message
+// itself, whose own fields may share a name with that key ("round": 12).
+func (m *watchMsg) payload() json.RawMessage {
+	if m.EventType == "" {
+		return m.raw
+	}
+	return map[string]json.RawMessage{"trade": m.Trade, "scar": m.Scar, "death": m.Death, "spawn": m.Spawn, "round": m.Round}[m.kind()]
+}
+
 // subjects are the symbol and the agents an event is about, in either
 // schema, as the server's filters see them: a symbol for market and trade
 // events, agents for agent, trade, scar, death and spawn events.
@@ -86,10 +96,7 @@ func (m *watchMsg) subjects() (symbol string, agents []string) {
 	case kind == "round":
 		return "", nil
 	}
-	raw := map[string]json.RawMessage{"trade": m.Trade, "scar": m.Scar, "death": m.Death, "spawn": m.Spawn}[kind]
-	if raw == nil {
-		raw = m.raw // v2: the payload's fields are the message's
-	}
+	raw := m.payload()
 	var f struct {
 		Agent  string `json:"agent_id"`
 		Symbol string `json:"symbol"`
@@ -254,10 +261,7 @@ func (p *printer) print(m *watchMsg) bool {
 // other prints trade, scar, death, spawn and round events.
 func (p *printer) other(m *watchMsg) bool {
 	kind := m.kind()
-	raw := map[string]json.RawMessage{"trade": m.Trade, "scar": m.Scar, "death": m.Death, "spawn": m.Spawn, "round": m.Round}[kind]
-	if raw == nil {
-		raw = m.raw // v2: the payload's fields are the message's
-	}
+	raw := m.payload()
 	var f struct {
 		Agent     string      `json:"agent_id"`
 		Symbol    string      `json:"symbol"`
