@@ -108,7 +108,11 @@ func parseFlagsAndArgs(fs *flag.FlagSet, env *Env, args []string, maxArgs int) e
 			}
 			return usagef("unexpected argument %q: lineage %s takes flags only%s", positional[0], fs.Name(), hint)
 		}
-		return usagef("unexpected argument %q: lineage %s takes at most %d", positional[maxArgs], fs.Name(), maxArgs)
+		plural := "s"
+		if maxArgs == 1 {
+			plural = ""
+		}
+		return usagef("unexpected argument %q: lineage %s takes %d argument%s at most", positional[maxArgs], fs.Name(), maxArgs, plural)
 	}
 	// Leave the positional arguments in fs.Args() without setting a flag again.
 	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {

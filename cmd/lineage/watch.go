@@ -172,10 +172,7 @@ type session struct {
 func watch(ctx context.Context, o watchOpts, p *printer) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x7761746368))
 	var st watchState
-	resumed, attempt := false, 0
-	if !o.json {
-		p.header()
-	}
+	resumed, attempt, headed := false, 0, o.json
 	for {
 		c, err := o.dial(st.last, resumed)
 		if err != nil {
@@ -191,6 +188,10 @@ func watch(ctx context.Context, o watchOpts, p *printer) error {
 			continue
 		}
 		attempt = 0
+		if !headed { // once connected: a failure to connect is its error alone
+			p.header()
+			headed = true
+		}
 		done, why, err := o.session(ctx, c, p, &st, &session{resumed: resumed})
 		if done || err != nil {
 			return err
