@@ -385,6 +385,9 @@ func TestWatchSaysAPlainHTTPServerIsNotAWebSocketServer(t *testing.T) {
 	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "not a WebSocket server") || !strings.Contains(r.stderr, "200 OK") {
 		t.Errorf("exit %d, stderr %q; want exit 1 and one line saying not a WebSocket server (200 OK)", r.code, r.stderr)
 	}
+	if r.stdout != "" {
+		t.Errorf("printed %q before connecting", r.stdout)
+	}
 }
 
 func TestWatchTakesFlagsAfterTheURL(t *testing.T) {
