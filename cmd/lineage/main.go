@@ -42,7 +42,8 @@ type Env struct {
 	// to warnings on Stderr.
 	Log *slog.Logger
 	// inspect, when set, receives a command's flag set instead of the
-	// command running (see parseFlagsAndArgs and commandFlags).
+	// command running (see parseFlagsAndArgs): how the tests list every
+	// command's flags.
 	inspect func(*flag.FlagSet)
 }
 

@@ -158,9 +158,9 @@ type watchState struct {
 	printed int    // rows printed, for -n
 }
 
-// session is what one connection knows: whether it resumes (?since=) and
+// connState is what one connection knows: whether it resumes (?since=) and
 // where the welcome put the snapshot.
-type session struct {
+type connState struct {
 	resumed    bool
 	welcomed   bool
 	welcomeSeq uint64
@@ -192,7 +192,7 @@ func watch(ctx context.Context, o watchOpts, p *printer) error {
 			p.header()
 			headed = true
 		}
-		done, why, err := o.session(ctx, c, p, &st, &session{resumed: resumed})
+		done, why, err := o.session(ctx, c, p, &st, &connState{resumed: resumed})
 		if done || err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func watch(ctx context.Context, o watchOpts, p *printer) error {
 
 // session reads one connection. It returns done when watch should stop,
 // or why the connection ended.
-func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, st *watchState, s *session) (bool, string, error) {
+func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, st *watchState, s *connState) (bool, string, error) {
 	heartbeat := time.NewTicker(o.heartbeat)
 	defer heartbeat.Stop()
 	if sub := o.subscription(); sub != nil {
@@ -246,7 +246,7 @@ func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, st *w
 // or before the last sequence printed is a repeat. Filtered out events
 // (the snapshot may come before the server applied the subscription) are
 // not printed. A subscription the server refuses is a usage error.
-func (o *watchOpts) handle(b []byte, p *printer, st *watchState, s *session) (bool, error) {
+func (o *watchOpts) handle(b []byte, p *printer, st *watchState, s *connState) (bool, error) {
 	var m watchMsg
 	if err := json.Unmarshal(b, &m); err != nil || (m.Type == "" && m.EventType == "") {
 		p.note("the server sent something that is not a Lineage message (%d bytes); ignoring it", len(b))
