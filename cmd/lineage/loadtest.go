@@ -53,7 +53,7 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sources, "source-addrs", "", "local loopback addresses to spread connections over: 127.0.0.2-127.0.0.20 or a comma list (one address pair has ~28k ports)")
 	fs.IntVar(&f.slow, "slow", 0, "clients that stop reading after their welcome")
 	fs.IntVar(&f.pid, "pid", 0, "server process to sample RSS and CPU of, from /proc")
-	fs.StringVar(&f.token, "token", "", "bearer token to send")
+	fs.StringVar(&f.token, "token", "", tokenUsage)
 	fs.StringVar(&f.schema, "schema", "v1", "wire schema to ask for: v1 or v2")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fs.IntVar(&f.maxOpen, "max-open", 256, "connections dialling or handshaking at once")

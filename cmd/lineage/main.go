@@ -41,6 +41,10 @@ type Env struct {
 	// Log is the command's logger once it has made one; Logger falls back
 	// to warnings on Stderr.
 	Log *slog.Logger
+	// inspect, when set, receives a command's flag set instead of the
+	// command running (see parseFlagsAndArgs): how the tests list every
+	// command's flags.
+	inspect func(*flag.FlagSet)
 }
 
 // Logger returns the command's logger.
@@ -104,8 +108,7 @@ func run(ctx context.Context, env *Env, args []string) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, new(usageError)):
-			fmt.Fprintf(env.Stderr, "lineage %s: %v\n", name, oneLine(err))
-			fmt.Fprintf(env.Stderr, "run 'lineage help %s' for usage\n", name)
+			fmt.Fprintf(env.Stderr, "lineage %s: %v (see 'lineage help %s')\n", name, oneLine(err), name)
 			return 2
 		default:
 			fmt.Fprintf(env.Stderr, "lineage %s: %v\n", name, oneLine(err))

@@ -34,9 +34,14 @@ type result struct {
 // runCmd runs lineage in-process with args and the given environment.
 func runCmd(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return runCmdCtx(t.Context(), env, args...)
+}
+
+// runCmdCtx is runCmd until ctx is done.
+func runCmdCtx(ctx context.Context, env map[string]string, args ...string) result {
 	var out, errb bytes.Buffer
 	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-	code := run(t.Context(), e, args)
+	code := run(ctx, e, args)
 	return result{code, out.String(), errb.String()}
 }
 
@@ -242,7 +247,7 @@ func firstLine(s string) string {
 }
 
 func TestEnvironmentTwins(t *testing.T) {
-	env := map[string]string{"LINEAGE_TICKS": "500", "LINEAGE_SEED": "3", "LINEAGE_FORMAT": "json"}
+	env := map[string]string{"LINEAGE_TICKS": "500", "LINEAGE_SEED": "3", "LINEAGE_ARENA_FORMAT": "json"}
 	var rep jsonReport
 	r := runCmd(t, env, "arena")
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Ticks != 500 {
@@ -251,6 +256,16 @@ func TestEnvironmentTwins(t *testing.T) {
 	r = runCmd(t, env, "arena", "--ticks", "200")
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Ticks != 200 {
 		t.Errorf("--ticks 200 with LINEAGE_TICKS=500: ticks %d, want the flag to win", rep.Ticks)
+	}
+	env["LINEAGE_ARENA_TICKS"] = "300"
+	r = runCmd(t, env, "arena")
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Ticks != 300 {
+		t.Errorf("LINEAGE_ARENA_TICKS=300 with LINEAGE_TICKS=500: ticks %d, want the scoped twin to win", rep.Ticks)
+	}
+	// LINEAGE_FORMAT means different things to arena and graveyard: neither reads it.
+	r = runCmd(t, map[string]string{"LINEAGE_FORMAT": "json"}, "arena", "--ticks", "10", "--seed", "1")
+	if r.code != 0 || strings.HasPrefix(r.stdout, "{") {
+		t.Errorf("arena read LINEAGE_FORMAT=json: exit %d, stdout starts %q", r.code, firstLine(r.stdout))
 	}
 }
 

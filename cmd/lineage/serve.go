@@ -34,7 +34,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	af.register(fs)
 	interval := fs.Duration("tick-interval", 5*time.Second, "how often a market step is taken")
 	agentEvery := fs.Duration("agent-interval", 10*time.Second, "how often every agent's state is emitted")
-	dataDir := fs.String("data-dir", ".lineage", "directory of the event log and the graveyard")
+	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	var sf serverFlags
 	sf.register(fs)

@@ -35,7 +35,7 @@ type serverFlags struct {
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.wsAddr, "ws-addr", "127.0.0.1:9001", "address of the WebSocket hub, the API and the dashboard")
-	fs.StringVar(&f.token, "token", "", "require this bearer token from clients (header, or ?token= for browsers)")
+	fs.StringVar(&f.token, "token", "", tokenUsage)
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated Origins allowed to connect, \"*\" for any, \"http://host:*\" for any port (default: localhost origins)")
 	fs.IntVar(&f.maxConns, "max-conns", 0, fmt.Sprintf("open connections on --ws-addr, WebSocket or HTTP; one more is closed at once (default %d, or what the open-files limit holds)", defaultMaxConns))
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")

@@ -23,7 +23,7 @@ hold; exit 1 naming the first bad record (by sequence) or file otherwise.`
 
 func runVerify(_ context.Context, env *Env, args []string) error {
 	fs := newFlagSet("verify", env, verifyAbout)
-	dataDir := fs.String("data-dir", ".lineage", "the data dir to check")
+	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ lifespan, final capital — from their signed tombstones, oldest death first.`
 
 func runGraveyard(_ context.Context, env *Env, args []string) error {
 	fs := newFlagSet("graveyard", env, graveyardAbout)
-	dataDir := fs.String("data-dir", ".lineage", "the data dir to read")
+	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
 	format := fs.String("format", "table", "table or json")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err

@@ -7,11 +7,24 @@ import (
 )
 
 func runVersion(_ context.Context, env *Env, args []string) error {
-	fs := newFlagSet("version", env, "lineage version: print build information.")
+	fs := newFlagSet("version", env, "lineage version: print build information: the module version, the VCS revision, the Go version and the platform.")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	version, revision := buildInfo()
-	fmt.Fprintf(env.Stdout, "lineage %s (revision %s, %s, %s/%s)\n", version, revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintln(env.Stdout, versionLine(buildInfo()))
 	return nil
 }
+
+// versionLine is what lineage version prints. A binary built by go run or
+// go test, or outside a git checkout, carries no revision: the line says
+// how to get one.
+func versionLine(version, revision string) string {
+	rev := "revision " + revision
+	if revision == "unknown" {
+		rev = "no revision stamped: build from a git clone with go build -buildvcs=true to stamp it"
+	}
+	return fmt.Sprintf("lineage %s (module %s; %s; %s, %s/%s)", version, modulePath, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// modulePath is the module lineage is built from.
+const modulePath = "github.com/lineage-arena/lineage"

@@ -9,11 +9,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/lineage-arena/lineage/market"
 )
 
 const watchAbout = `lineage watch [URL]: the terminal client. Connects to a running server
@@ -54,19 +57,15 @@ func runWatch(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&symbols, "symbols", "only these symbols (comma-separated)")
 	fs.Var(&agents, "agents", "only these agents (comma-separated)")
 	fs.Var(&events, "events", "only these event types: market, agent, trade, scar, death, spawn, round")
-	token := fs.String("token", "", "bearer token the server requires")
+	token := fs.String("token", "", tokenUsage)
 	insecure := fs.Bool("insecure", false, "accept any TLS certificate (self-signed test servers)")
 	retry := fs.Bool("retry", false, "wait for an unreachable server instead of exiting 1")
-	if err := parseFlags(fs, env, args); err != nil {
+	if err := parseFlagsAndArgs(fs, env, args, 1); err != nil {
 		return err
 	}
 	raw := "ws://127.0.0.1:9001"
-	switch fs.NArg() {
-	case 0:
-	case 1:
+	if fs.NArg() == 1 {
 		raw = fs.Arg(0)
-	default:
-		return usagef("one URL at most, got %d arguments", fs.NArg())
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
@@ -128,26 +127,54 @@ func (o *watchOpts) dial(since uint64, resume bool) (*watchConn, error) {
 	}
 	conn, resp, err := gws.NewClient(watchHandler{c, o.silence}, opt)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%s: %s", u.Redacted(), resp.Status)
-		}
-		return nil, fmt.Errorf("%s: %w", u.Redacted(), err)
+		return nil, handshakeError(u.Redacted(), resp, err)
 	}
 	c.conn = conn
 	go conn.ReadLoop()
 	return c, nil
 }
 
-// watch runs connections until ctx is done or -n messages are printed.
+// handshakeError says why a WebSocket upgrade failed. A server that answers
+// in plain HTTP either refuses the upgrade (the statuses a Lineage server
+// uses for that, docs/protocol.md) or is not a WebSocket server at all.
+func handshakeError(addr string, resp *http.Response, err error) error {
+	if resp == nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusSwitchingProtocols:
+		return fmt.Errorf("%s: not a WebSocket server (%v)", addr, err)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%s: the server refused the WebSocket upgrade: HTTP %s (it wants a token: $LINEAGE_TOKEN or --token)", addr, resp.Status)
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return fmt.Errorf("%s: the server refused the WebSocket upgrade: HTTP %s", addr, resp.Status)
+	}
+	return fmt.Errorf("%s: not a WebSocket server (it answered HTTP %s to the upgrade)", addr, resp.Status)
+}
+
+// watchState is what watch carries from one connection to the next.
+type watchState struct {
+	last    uint64 // the last sequence printed (or the snapshot's), where a reconnect resumes
+	printed int    // rows printed, for -n
+}
+
+// connState is what one connection knows: whether it resumes (?since=) and
+// where the welcome put the snapshot.
+type connState struct {
+	resumed    bool
+	welcomed   bool
+	welcomeSeq uint64
+	live       bool // an event after the welcome's sequence came: any snapshot is over
+}
+
+// watch runs connections until ctx is done or -n messages are printed. A
+// subscription the server refuses ends it with a usage error.
 func watch(ctx context.Context, o watchOpts, p *printer) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x7761746368))
-	var last uint64
-	printed, resumed, attempt := 0, false, 0
-	if !o.json {
-		p.header()
-	}
+	var st watchState
+	resumed, attempt, headed := false, 0, o.json
 	for {
-		c, err := o.dial(last, resumed)
+		c, err := o.dial(st.last, resumed)
 		if err != nil {
 			if !resumed && !o.retry {
 				return err
@@ -161,18 +188,22 @@ func watch(ctx context.Context, o watchOpts, p *printer) error {
 			continue
 		}
 		attempt = 0
-		done, why := o.session(ctx, c, p, &last, &printed, resumed)
-		if done {
-			return nil
+		if !headed { // once connected: a failure to connect is its error alone
+			p.header()
+			headed = true
+		}
+		done, why, err := o.session(ctx, c, p, &st, &connState{resumed: resumed})
+		if done || err != nil {
+			return err
 		}
 		resumed = true
-		p.note("%s; reconnecting and resuming after sequence %d", why, last)
+		p.note("%s; reconnecting and resuming after sequence %d", why, st.last)
 	}
 }
 
 // session reads one connection. It returns done when watch should stop,
 // or why the connection ended.
-func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, last *uint64, printed *int, resumed bool) (bool, string) {
+func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, st *watchState, s *connState) (bool, string, error) {
 	heartbeat := time.NewTicker(o.heartbeat)
 	defer heartbeat.Stop()
 	if sub := o.subscription(); sub != nil {
@@ -182,7 +213,7 @@ func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, last 
 		select {
 		case <-ctx.Done():
 			c.conn.WriteClose(watchNormalClose, []byte("bye"))
-			return true, ""
+			return true, "", nil
 		case <-heartbeat.C:
 			c.conn.WriteMessage(gws.OpcodeText, []byte(`{"type":"heartbeat"}`))
 		case err := <-c.closed:
@@ -190,47 +221,69 @@ func (o *watchOpts) session(ctx context.Context, c *watchConn, p *printer, last 
 			for drained := false; !drained; {
 				select {
 				case b := <-c.msgs:
-					if o.handle(b, p, last, printed, resumed) {
-						return true, ""
+					if done, err := o.handle(b, p, st, s); done || err != nil {
+						return true, "", err
 					}
 				default:
 					drained = true
 				}
 			}
-			return false, describeClose(err)
+			return false, describeClose(err), nil
 		case b := <-c.msgs:
-			if o.handle(b, p, last, printed, resumed) {
+			if done, err := o.handle(b, p, st, s); done || err != nil {
 				c.conn.WriteClose(watchNormalClose, []byte("done"))
-				return true, ""
+				return true, "", err
 			}
 		}
 	}
 }
 
-// handle prints one message and reports whether -n is reached.
-func (o *watchOpts) handle(b []byte, p *printer, last *uint64, printed *int, resumed bool) bool {
+// handle prints one message and reports whether -n is reached. The
+// snapshot that follows a fresh connection's welcome is printed whole:
+// its messages are marked "snapshot":true, and carry the welcome's
+// sequence, so a message at or before that sequence ahead of any later
+// one is taken as snapshot even unmarked. Other events print once: one at
+// or before the last sequence printed is a repeat. Filtered out events
+// (the snapshot may come before the server applied the subscription) are
+// not printed. A subscription the server refuses is a usage error.
+func (o *watchOpts) handle(b []byte, p *printer, st *watchState, s *connState) (bool, error) {
 	var m watchMsg
 	if err := json.Unmarshal(b, &m); err != nil || (m.Type == "" && m.EventType == "") {
 		p.note("the server sent something that is not a Lineage message (%d bytes); ignoring it", len(b))
-		return false
+		return false, nil
 	}
 	m.raw = b
-	if m.kind() != "" && !m.Snapshot {
-		if m.Sequence <= *last && *last > 0 {
-			return false // already printed before a reconnect
+	switch {
+	case m.Type == "welcome":
+		s.welcomed, s.welcomeSeq = true, m.Sequence
+		if s.resumed {
+			return false, nil // one welcome is enough
 		}
-		*last = m.Sequence
-	}
-	if m.Type == "welcome" && resumed {
-		return false // one welcome is enough
+		// The snapshot is the state after the welcome's sequence: a
+		// reconnect resumes from there.
+		st.last = max(st.last, m.Sequence)
+	case m.Type == "error" && m.Code == "subscribe":
+		return true, usagef("the server refused the subscription: %s", m.Message)
+	case m.kind() != "":
+		snapshot := m.Snapshot || (!s.resumed && s.welcomed && !s.live && m.Sequence <= s.welcomeSeq)
+		if !snapshot {
+			s.live = true
+			if m.Sequence <= st.last && st.last > 0 {
+				return false, nil // already printed before a reconnect
+			}
+			st.last = m.Sequence
+		}
+		if !o.wants(&m) {
+			return false, nil
+		}
 	}
 	if o.json {
 		fmt.Fprintln(p.w, string(b))
 	} else if !p.print(&m) {
-		return false
+		return false, nil
 	}
-	*printed++
-	return o.n > 0 && *printed >= o.n
+	st.printed++
+	return o.n > 0 && st.printed >= o.n, nil
 }
 
 func (o *watchOpts) subscription() []byte {
@@ -239,6 +292,36 @@ func (o *watchOpts) subscription() []byte {
 	}
 	b, _ := json.Marshal(map[string]any{"type": "subscribe", "symbols": o.symbols, "agents": o.agents, "events": o.events})
 	return b
+}
+
+// wants applies the subscription's filters to an event as the server does
+// (docs/protocol.md): symbols filter market and trade events, agents filter
+// agent, trade, scar, death and spawn events (a spawn by parent or child),
+// events filter by type.
+func (o *watchOpts) wants(m *watchMsg) bool {
+	kind := m.kind()
+	if len(o.events) > 0 && !slices.Contains(o.events, kind) {
+		return false
+	}
+	sym, agents := m.subjects()
+	if len(o.symbols) > 0 && sym != "" && !slices.ContainsFunc(o.symbols, func(s string) bool { return sameSymbol(s, sym) }) {
+		return false
+	}
+	if len(o.agents) > 0 && len(agents) > 0 && !slices.ContainsFunc(agents, func(a string) bool { return slices.Contains(o.agents, a) }) {
+		return false
+	}
+	return true
+}
+
+// sameSymbol compares symbols as the server does, after parsing: btc-usd
+// and BTC/USD are BTC-USD.
+func sameSymbol(a, b string) bool {
+	pa, errA := market.ParseSymbol(a)
+	pb, errB := market.ParseSymbol(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return pa == pb
 }
 
 // describeClose says why a connection ended, with the server's close

@@ -212,3 +212,188 @@ func TestWatchSurvivesAMisbehavingServer(t *testing.T) {
 		t.Errorf("connection queries %q", qs)
 	}
 }
+
+// knownSnapshot is the state after knownEvents(1): two prices, three agents.
+func knownSnapshot() *arena.Snapshot {
+	return &arena.Snapshot{Time: wt0, Marks: []arena.MarketEvent{
+		{Symbol: "BTC-USD", Price: market.PriceFromFloat(45150.32), ChangePercent: 0.45},
+		{Symbol: "ETH-USD", Price: market.PriceFromFloat(2499.5), ChangePercent: -0.12},
+	}, Agents: []arena.AgentState{
+		{ID: "Balanced", Capital: market.MoneyFromFloat(115000.5), WinRate: 0.62, Status: arena.StatusActive},
+		{ID: "Conservative", Capital: market.MoneyFromFloat(99500), WinRate: 0.5, Status: arena.StatusResting},
+		{ID: "Momentum", Capital: market.MoneyFromFloat(45000), WinRate: 0.3, Status: arena.StatusDeceased},
+	}}
+}
+
+// startHubWithState is a hub whose clients join after knownEvents(1),
+// with knownSnapshot as the state.
+func startHubWithState(t *testing.T) (*hub.Hub, *url.URL) {
+	t.Helper()
+	h, u := startHub(t)
+	h.Publish(knownEvents(1), knownSnapshot())
+	h.Flush()
+	return h, u
+}
+
+// watchCmd runs lineage watch in-process in the background, its output
+// in out, its exit code on the channel.
+func watchCmd(t *testing.T, env map[string]string, args ...string) (out, errs *logWatcher, exited chan int) {
+	t.Helper()
+	out, errs, exited = newLogWatcher(), newLogWatcher(), make(chan int, 1)
+	e := &Env{Stdout: out, Stderr: errs, Getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	go func() { exited <- run(ctx, e, append([]string{"watch"}, args...)) }()
+	return out, errs, exited
+}
+
+// exitWithin waits for a watch started by watchCmd to exit by itself.
+func exitWithin(t *testing.T, exited chan int, errs, out *logWatcher) int {
+	t.Helper()
+	select {
+	case code := <-exited:
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatalf("watch did not stop; stdout:\n%s\nstderr:\n%s", out, errs)
+		return 0
+	}
+}
+
+// LINEAGE_AGENTS is the number of agents serve and arena found; watch does
+// not take it as a filter.
+func TestWatchIgnoresTheAgentsCountTwin(t *testing.T) {
+	h, u := startHub(t)
+	env := map[string]string{"LINEAGE_AGENTS": "30"}
+	out, errs, exited := watchCmd(t, env, "--json", "--events", "agent", "-n", "5", u.String())
+	waitOutput(t, out, `"subscribed"`, exited)
+	h.Publish(knownEvents(1), nil)
+	if code := exitWithin(t, exited, errs, out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, agent := range []string{"Balanced", "Conservative", "Momentum"} {
+		if !strings.Contains(out.String(), `"agent_id":"`+agent+`"`) {
+			t.Errorf("no state of %s with LINEAGE_AGENTS=30:\n%s", agent, out)
+		}
+	}
+
+	// Its own scoped twin is a filter.
+	env = map[string]string{"LINEAGE_AGENTS": "30", "LINEAGE_WATCH_AGENTS": "Balanced"}
+	out, errs, exited = watchCmd(t, env, "--json", "--events", "agent", "-n", "3", u.String())
+	waitOutput(t, out, `"subscribed"`, exited)
+	h.Publish(knownEvents(11), nil)
+	if code := exitWithin(t, exited, errs, out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got := out.String(); !strings.Contains(got, `"agent_id":"Balanced"`) || strings.Contains(got, "Conservative") {
+		t.Errorf("LINEAGE_WATCH_AGENTS=Balanced:\n%s", got)
+	}
+}
+
+// Every snapshot message is printed, in v2 as in v1, raw or as rows; then
+// the live stream.
+func TestWatchPrintsTheWholeSnapshot(t *testing.T) {
+	want := []string{"BTC-USD", "ETH-USD", "Balanced", "Conservative", "Momentum"}
+	for _, schema := range []string{"v1", "v2"} {
+		t.Run(schema+" json", func(t *testing.T) {
+			_, u := startHubWithState(t)
+			q := u.Query()
+			q.Set("schema", schema)
+			u.RawQuery = q.Encode()
+			out, errs, exited := watchCmd(t, nil, u.String(), "--json", "-n", "6")
+			if code := exitWithin(t, exited, errs, out); code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 6 || !strings.Contains(lines[0], `"welcome"`) {
+				t.Fatalf("want the welcome and 5 snapshot messages:\n%s", out)
+			}
+			for i, w := range want {
+				if !strings.Contains(lines[i+1], `"`+w+`"`) {
+					t.Errorf("line %d %s, want %s", i+2, lines[i+1], w)
+				}
+			}
+		})
+		t.Run(schema+" table", func(t *testing.T) {
+			h, u := startHubWithState(t)
+			u.RawQuery = "schema=" + schema
+			out, errs, exited := watchCmd(t, nil, u.String())
+			waitOutput(t, out, "Momentum", exited)
+			h.Publish(knownEvents(11), nil)
+			waitOutput(t, out, "ROUND 12", exited)
+			got := out.String()
+			if !strings.Contains(got, "SCAR                   Momentum     severity 2") || !strings.Contains(got, "ROUND 12               Balanced") {
+				t.Errorf("scar and round rows:\n%s", got)
+			}
+			for _, w := range want {
+				if n := strings.Count(got, w); n < 2 {
+					t.Errorf("%s appears %d times, want in the snapshot and live:\n%s", w, n, got)
+				}
+			}
+			if errs.String() != "" {
+				t.Errorf("stderr: %s", errs)
+			}
+		})
+	}
+}
+
+// Filters apply to the snapshot too, which the server may send before it
+// has the subscription.
+func TestWatchFiltersTheSnapshot(t *testing.T) {
+	_, u := startHubWithState(t)
+	out, errs, exited := watchCmd(t, nil, u.String(), "--symbols", "eth-usd", "--agents", "Balanced", "-n", "3")
+	if code := exitWithin(t, exited, errs, out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	got := out.String()
+	if !strings.Contains(got, "ETH-USD") || !strings.Contains(got, "Balanced") {
+		t.Errorf("want ETH-USD and Balanced:\n%s", got)
+	}
+	for _, not := range []string{"BTC-USD", "Conservative", "Momentum"} {
+		if strings.Contains(got, not) {
+			t.Errorf("%s printed despite the filters:\n%s", not, got)
+		}
+	}
+}
+
+func TestWatchStopsOnARefusedSubscription(t *testing.T) {
+	_, u := startHubWithState(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--events", "nosuch"}, `unknown event type "nosuch"`},
+		{[]string{"--symbols", "FOO"}, `"FOO"`},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			out, errs, exited := watchCmd(t, nil, append(tt.args, u.String())...)
+			code := exitWithin(t, exited, errs, out)
+			e := errs.String()
+			if code != 2 || strings.Count(e, "\n") != 1 || !strings.Contains(e, "the server refused the subscription: ") || !strings.Contains(e, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 and one line with the server's reason %s", code, e, tt.want)
+			}
+			if strings.Contains(out.String(), "MARKET") {
+				t.Errorf("printed unfiltered rows:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestWatchSaysAPlainHTTPServerIsNotAWebSocketServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "hello") }))
+	defer srv.Close()
+	r := runCmd(t, nil, "watch", "ws"+strings.TrimPrefix(srv.URL, "http"))
+	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "not a WebSocket server") || !strings.Contains(r.stderr, "200 OK") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and one line saying not a WebSocket server (200 OK)", r.code, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("printed %q before connecting", r.stdout)
+	}
+}
+
+func TestWatchTakesFlagsAfterTheURL(t *testing.T) {
+	_, u := startHub(t)
+	r := runCmd(t, nil, "watch", u.String(), "--json", "-n", "1")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, `{"type":"welcome"`) || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the welcome, raw", r.code, r.stdout, r.stderr)
+	}
+}

@@ -69,6 +69,54 @@ func (m *watchMsg) kind() string {
 	return ""
 }
 
+// payload is the payload of a trade, scar, death, spawn or round event: in
+// v1 under the envelope's key named after the type; in v2 the message
+// itself, whose own fields may share a name with that key ("round": 12).
+func (m *watchMsg) payload() json.RawMessage {
+	if m.EventType == "" {
+		return m.raw
+	}
+	return map[string]json.RawMessage{"trade": m.Trade, "scar": m.Scar, "death": m.Death, "spawn": m.Spawn, "round": m.Round}[m.kind()]
+}
+
+// subjects are the symbol and the agents an event is about, in either
+// schema, as the server's filters see them: a symbol for market and trade
+// events, agents for agent, trade, scar, death and spawn events.
+func (m *watchMsg) subjects() (symbol string, agents []string) {
+	kind := m.kind()
+	switch {
+	case kind == "market" && m.Market != nil:
+		return m.Market.Symbol, nil
+	case kind == "market":
+		return m.Symbol, nil
+	case kind == "agent" && m.Agent != nil:
+		return "", []string{m.Agent.ID}
+	case kind == "agent":
+		return "", []string{m.AgentName}
+	case kind == "round":
+		return "", nil
+	}
+	raw := m.payload()
+	var f struct {
+		Agent  string `json:"agent_id"`
+		Symbol string `json:"symbol"`
+		Parent string `json:"parent_id"`
+		Child  string `json:"child_id"`
+	}
+	if json.Unmarshal(raw, &f) != nil {
+		return "", nil
+	}
+	switch kind {
+	case "trade":
+		return f.Symbol, []string{f.Agent}
+	case "scar", "death":
+		return "", []string{f.Agent}
+	case "spawn":
+		return "", []string{f.Parent, f.Child}
+	}
+	return "", nil
+}
+
 // printer writes watch's table. On a terminal it uses emoji and, unless
 // NO_COLOR is set, colour; elsewhere plain two-character tags, so a pipe
 // or a file gets clean text. Every icon takes two cells, so columns line up
@@ -213,10 +261,7 @@ func (p *printer) print(m *watchMsg) bool {
 // other prints trade, scar, death, spawn and round events.
 func (p *printer) other(m *watchMsg) bool {
 	kind := m.kind()
-	raw := map[string]json.RawMessage{"trade": m.Trade, "scar": m.Scar, "death": m.Death, "spawn": m.Spawn, "round": m.Round}[kind]
-	if raw == nil {
-		raw = m.raw // v2: the payload's fields are the message's
-	}
+	raw := m.payload()
 	var f struct {
 		Agent     string      `json:"agent_id"`
 		Symbol    string      `json:"symbol"`
