@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"context"
@@ -20,60 +20,60 @@ import (
 // Phases of a load run: messages count towards the figures only in the
 // window, when every connection has been attempted.
 const (
-	loadPhaseRamp int32 = iota
-	loadPhaseWindow
-	loadPhaseClosing
+	phaseRamp int32 = iota
+	phaseWindow
+	phaseClosing
 )
 
 // Bounds of a load run's end.
 const (
-	// loadSlowDrain is how long released slow clients get to read their
+	// slowDrain is how long released slow clients get to read their
 	// backlog up to the server's close before they are closed too.
-	loadSlowDrain = 2 * time.Second
-	// loadCloseWait is how long closing connections get to end before
+	slowDrain = 2 * time.Second
+	// closeWait is how long closing connections get to end before
 	// they are dropped.
-	loadCloseWait = 5 * time.Second
-	// loadWatchEvery is how often the kernel is asked which slow clients'
+	closeWait = 5 * time.Second
+	// watchEvery is how often the kernel is asked which slow clients'
 	// connections the server has closed.
-	loadWatchEvery = 100 * time.Millisecond
-	// loadSampleEvery is how often the server's RSS is sampled.
-	loadSampleEvery = 250 * time.Millisecond
-	// loadReadBuffer is each client's read buffer: a step's burst (tens
+	watchEvery = 100 * time.Millisecond
+	// sampleEvery is how often the server's RSS is sampled.
+	sampleEvery = 250 * time.Millisecond
+	// readBuffer is each client's read buffer: a step's burst (tens
 	// of events) in one read, not several.
-	loadReadBuffer = 16 << 10
+	readBuffer = 16 << 10
 )
 
-// loadRun is one load test in progress. Its client goroutines (one per
+// runner is one load test in progress. Its client goroutines (one per
 // connection: dial, then the read loop) are started by run and waited for
 // before run returns, as are the sampler and the watcher.
-type loadRun struct {
-	plan     *loadPlan
-	progress io.Writer
+type runner struct {
+	plan     *plan
+	progress io.Writer // Config.Progress; nil for none
 
 	phase       atomic.Int32
 	release     chan struct{} // closed when slow clients may read again
 	slowPending atomic.Int32  // slow clients not reading and not yet cut
 
-	lat, latSlow, connect loadHist
+	lat, latSlow, connect hist
 
 	mu      sync.Mutex
-	clients []*loadClient // every client, dialled or not
-	open    []*loadClient // clients whose handshake succeeded
+	clients []*client // every client, dialled or not
+	open    []*client // clients whose handshake succeeded
 }
 
-func newLoadRun(p *loadPlan, progress io.Writer) *loadRun {
-	return &loadRun{plan: p, progress: progress, release: make(chan struct{})}
+func newRunner(p *plan) *runner {
+	return &runner{plan: p, progress: p.cfg.Progress, release: make(chan struct{})}
 }
 
-// loadClient is one connection. Its counters are touched only by its own
+// client is one connection. Its counters are touched only by its own
 // goroutine (the dial, then the read loop) and read after it has ended;
 // closedByUs is set by run before it closes the connection itself, and
 // the atomics by the watcher.
-type loadClient struct {
-	run   *loadRun
+type client struct {
+	run   *runner
 	idx   int
 	slow  bool
-	conn  *loadConn // nil until the handshake succeeded
+	conn  *wsConn // nil until the handshake succeeded
 	local netip.AddrPort
 	done  chan struct{} // closed when the read loop has returned
 
@@ -86,13 +86,13 @@ type loadClient struct {
 	gaps, missing, dups                        uint64
 	closeErr                                   error
 	cutAt                                      atomic.Int64 // unix ns the watcher saw the server close; 0 if not
-	slowState                                  atomic.Int32 // loadSlowReading, loadSlowStopped, loadSlowCut
+	slowState                                  atomic.Int32 // slowReading, slowStopped, slowCut
 }
 
-func (c *loadClient) receive(b []byte, now time.Time) {
-	kind, seq, ts := scanLoadMessage(b)
+func (c *client) receive(b []byte, now time.Time) {
+	kind, seq, ts := scanMessage(b)
 	switch kind {
-	case loadWelcome:
+	case msgWelcome:
 		if c.welcomed {
 			c.unparsed++
 			return
@@ -100,10 +100,10 @@ func (c *loadClient) receive(b []byte, now time.Time) {
 		c.welcomed, c.welcomeSeq, c.last = true, seq, seq
 		c.run.connect.record(c.idx, now.Sub(c.dialStart))
 		return
-	case loadControl:
+	case msgControl:
 		c.control++
 		return
-	case loadUnknown:
+	case msgUnknown:
 		c.unparsed++
 		return
 	}
@@ -127,7 +127,7 @@ func (c *loadClient) receive(b []byte, now time.Time) {
 	}
 	c.last = seq
 	c.events++
-	if c.run.phase.Load() != loadPhaseWindow {
+	if c.run.phase.Load() != phaseWindow {
 		return
 	}
 	c.winMsgs++
@@ -149,33 +149,33 @@ func (c *loadClient) receive(b []byte, now time.Time) {
 // run opens the connections over the ramp, holds them for the window,
 // closes them and returns the report. Cancelling ctx ends the ramp or the
 // window early; the report covers what was measured.
-func (r *loadRun) run(ctx context.Context) *loadReport {
+func (r *runner) run(ctx context.Context) *Report {
 	p := r.plan
-	var srv *loadSampler
-	if p.flags.pid > 0 {
-		srv = startLoadSampler(p.flags.pid)
+	var srv *sampler
+	if p.cfg.PID > 0 {
+		srv = startSampler(p.cfg.PID)
 	}
-	self := startLoadSampler(os.Getpid())
-	kBefore := readLoadKernel()
+	self := startSampler(os.Getpid())
+	kBefore := readKernel()
 	dialCtx, stopDials := context.WithCancel(ctx)
 	defer stopDials()
-	var watch *loadWatcher
-	if p.flags.slow > 0 {
-		watch = startLoadWatcher(r.plan.target)
+	var watch *watcher
+	if p.cfg.Slow > 0 {
+		watch = startWatcher(r.plan.target)
 	}
 
 	// Ramp: client i is dialled ramp·i/clients after the start, the slow
 	// ones spread evenly among the others.
 	var clients, dialing sync.WaitGroup
-	sem := make(chan struct{}, p.flags.maxOpen)
-	n := p.flags.clients
+	sem := make(chan struct{}, p.cfg.MaxOpen)
+	n := p.cfg.Clients
 	start := time.Now()
 	stopProgress := r.reportProgress(start)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 ramp:
 	for i := range n {
-		if d := time.Until(start.Add(time.Duration(int64(p.flags.ramp) * int64(i) / int64(n)))); d > 0 {
+		if d := time.Until(start.Add(time.Duration(int64(p.cfg.Ramp) * int64(i) / int64(n)))); d > 0 {
 			timer.Reset(d)
 			select {
 			case <-timer.C:
@@ -188,8 +188,8 @@ ramp:
 		case <-ctx.Done():
 			break ramp
 		}
-		c := &loadClient{run: r, idx: i, done: make(chan struct{})}
-		c.slow = p.flags.slow > 0 && i*p.flags.slow/n != (i+1)*p.flags.slow/n
+		c := &client{run: r, idx: i, done: make(chan struct{})}
+		c.slow = p.cfg.Slow > 0 && i*p.cfg.Slow/n != (i+1)*p.cfg.Slow/n
 		r.mu.Lock()
 		r.clients = append(r.clients, c)
 		r.mu.Unlock()
@@ -218,30 +218,30 @@ ramp:
 	rampEnd := time.Now()
 
 	// Window.
-	r.phase.Store(loadPhaseWindow)
-	var srvStart, selfStart loadProcSample
+	r.phase.Store(phaseWindow)
+	var srvStart, selfStart procSample
 	if srv != nil {
 		srvStart = srv.now()
 	}
 	selfStart = self.now()
-	busyStart, busyOK := loadMachineCPU()
+	busyStart, busyOK := machineCPU()
 	if ctx.Err() == nil {
-		t := time.NewTimer(p.flags.duration)
+		t := time.NewTimer(p.cfg.Duration)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
 		}
 	}
-	r.phase.Store(loadPhaseClosing)
+	r.phase.Store(phaseClosing)
 	windowEnd := time.Now()
-	var srvEnd loadProcSample
+	var srvEnd procSample
 	if srv != nil {
 		srvEnd = srv.now()
 	}
 	selfEnd := self.now()
-	busyEnd, busyOK2 := loadMachineCPU()
-	kConnected := readLoadKernel()
+	busyEnd, busyOK2 := machineCPU()
+	kConnected := readKernel()
 	stopProgress()
 
 	// Close: the watcher stops (from here on the closes are ours), slow
@@ -260,7 +260,7 @@ ramp:
 			c.conn.close(ws.StatusNormalClosure, "loadtest done")
 		}
 	}
-	deadline := time.NewTimer(loadSlowDrain)
+	deadline := time.NewTimer(slowDrain)
 	expired := false
 	for _, c := range open {
 		if !c.slow {
@@ -281,7 +281,7 @@ ramp:
 			c.conn.close(ws.StatusNormalClosure, "loadtest done")
 		}
 	}
-	deadline.Reset(loadCloseWait)
+	deadline.Reset(closeWait)
 	all := make(chan struct{})
 	go func() {
 		clients.Wait()
@@ -296,7 +296,7 @@ ramp:
 		<-all
 	}
 	deadline.Stop()
-	var srvAfter loadProcSample
+	var srvAfter procSample
 	if srv != nil {
 		srvAfter = srv.now()
 		srv.stop()
@@ -305,20 +305,20 @@ ramp:
 
 	rep := r.report(start, rampEnd, windowEnd)
 	if srv != nil {
-		rep.Server = loadServerFigures(p.flags.pid, srv, srvStart, srvEnd, srvAfter, rep.Connect.Connected, rep.Delivery.PerSecond)
+		rep.Server = serverFigures(p.cfg.PID, srv, srvStart, srvEnd, srvAfter, rep.Connect.Connected, rep.Delivery.PerSecond)
 	}
-	rep.LoadtestCPUPercent = loadRound2(selfEnd.cpuPercentSince(selfStart))
-	rep.Kernel = loadKernelFigures(kBefore, kConnected)
+	rep.LoadtestCPUPercent = round2(selfEnd.cpuPercentSince(selfStart))
+	rep.Kernel = kernelFigures(kBefore, kConnected)
 	rep.Cores = runtime.NumCPU()
 	if w := windowEnd.Sub(rampEnd); busyOK && busyOK2 && w > 0 {
-		rep.MachineCPUPercent = loadRound2(100 * float64(busyEnd-busyStart) / float64(w))
+		rep.MachineCPUPercent = round2(100 * float64(busyEnd-busyStart) / float64(w))
 	}
 	return rep
 }
 
-// reportProgress prints a line a second on a terminal until stopped.
-func (r *loadRun) reportProgress(start time.Time) (stop func()) {
-	if !r.plan.progress {
+// reportProgress rewrites a line a second on Config.Progress until stopped.
+func (r *runner) reportProgress(start time.Time) (stop func()) {
+	if r.progress == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -337,8 +337,8 @@ func (r *loadRun) reportProgress(start time.Time) (stop func()) {
 				r.mu.Lock()
 				tried, open := len(r.clients), len(r.open)
 				r.mu.Unlock()
-				phase := map[int32]string{loadPhaseRamp: "ramp", loadPhaseWindow: "window"}[r.phase.Load()]
-				fmt.Fprintf(r.progress, "\r%s %5.0fs  %d/%d dialled, %d connected   ", phase, now.Sub(start).Seconds(), tried, r.plan.flags.clients, open)
+				phase := map[int32]string{phaseRamp: "ramp", phaseWindow: "window"}[r.phase.Load()]
+				fmt.Fprintf(r.progress, "\r%s %5.0fs  %d/%d dialled, %d connected   ", phase, now.Sub(start).Seconds(), tried, r.plan.cfg.Clients, open)
 			}
 		}
 	}()
@@ -350,16 +350,16 @@ func (r *loadRun) reportProgress(start time.Time) (stop func()) {
 
 // report adds up the clients' counters. Called when every client
 // goroutine has ended.
-func (r *loadRun) report(start, rampEnd, windowEnd time.Time) *loadReport {
+func (r *runner) report(start, rampEnd, windowEnd time.Time) *Report {
 	p := r.plan
-	rep := &loadReport{
-		URL: p.flags.url, Schema: p.flags.schema, Clients: p.flags.clients, Slow: p.flags.slow,
+	rep := &Report{
+		URL: p.cfg.URL, Schema: p.cfg.Schema, Clients: p.cfg.Clients, Slow: p.cfg.Slow,
 		SourceAddrs: max(len(p.sources), 1),
-		RampSeconds: loadRound2(rampEnd.Sub(start).Seconds()), WindowSeconds: loadRound2(windowEnd.Sub(rampEnd).Seconds()),
-		Connect: loadConnect{Failures: map[string]int{}}, Dropped: map[string]int{},
+		RampSeconds: round2(rampEnd.Sub(start).Seconds()), WindowSeconds: round2(windowEnd.Sub(rampEnd).Seconds()),
+		Connect: Connections{Failures: map[string]int{}}, Dropped: map[string]int{},
 	}
 	var cutAfter []time.Duration
-	slow := &loadSlow{Clients: p.flags.slow, CloseReasons: map[string]int{}}
+	slow := &SlowClients{Clients: p.cfg.Slow, CloseReasons: map[string]int{}}
 	var winFirst, winLast uint64
 	healthy := 0
 	for _, c := range r.clients {
@@ -397,14 +397,14 @@ func (r *loadRun) report(start, rampEnd, windowEnd time.Time) *loadReport {
 		if !c.slow {
 			healthy++
 			if c.early {
-				rep.Dropped[loadCloseReason(c.closeErr)]++
+				rep.Dropped[closeReason(c.closeErr)]++
 			}
 			continue
 		}
 		if c.stopped {
 			slow.Stopped++
 		}
-		how := loadCloseReason(c.closeErr)
+		how := closeReason(c.closeErr)
 		byServer := !c.closedByUs
 		cut := c.cutAt.Load()
 		if byServer || cut != 0 {
@@ -421,7 +421,7 @@ func (r *loadRun) report(start, rampEnd, windowEnd time.Time) *loadReport {
 		}
 	}
 	if rep.RampSeconds > 0 {
-		rep.Connect.PerSecond = loadRound2(float64(rep.Connect.Connected) / rep.RampSeconds)
+		rep.Connect.PerSecond = round2(float64(rep.Connect.Connected) / rep.RampSeconds)
 	}
 	rep.Connect.Handshake = r.connect.summary()
 	d := &rep.Delivery
@@ -429,30 +429,30 @@ func (r *loadRun) report(start, rampEnd, windowEnd time.Time) *loadReport {
 		d.WindowEvents = winLast - winFirst + 1
 	}
 	if w := windowEnd.Sub(rampEnd).Seconds(); w > 0 {
-		d.PerSecond = loadRound2(float64(d.WindowMessages) / w)
-		d.EventsPerSecond = loadRound2(float64(d.WindowEvents) / w)
+		d.PerSecond = round2(float64(d.WindowMessages) / w)
+		d.EventsPerSecond = round2(float64(d.WindowEvents) / w)
 		if healthy > 0 {
-			d.PerClientPerSecond = loadRound2(d.PerSecond / float64(healthy))
+			d.PerClientPerSecond = round2(d.PerSecond / float64(healthy))
 		}
 	}
 	rep.Latency = r.lat.summary()
-	if p.flags.slow > 0 {
+	if p.cfg.Slow > 0 {
 		rep.LatencyWhileSlow = r.latSlow.summary()
 		if len(cutAfter) > 0 {
 			sort.Slice(cutAfter, func(i, j int) bool { return cutAfter[i] < cutAfter[j] })
 			q := func(f float64) float64 { // nearest rank
-				return loadMs(cutAfter[max(0, int(math.Ceil(f*float64(len(cutAfter))))-1)])
+				return ms(cutAfter[max(0, int(math.Ceil(f*float64(len(cutAfter))))-1)])
 			}
-			slow.CutAfter = &loadLatency{Samples: uint64(len(cutAfter)), P50: q(0.5), P95: q(0.95), P99: q(0.99), Max: loadMs(cutAfter[len(cutAfter)-1])}
+			slow.CutAfter = &Latency{Samples: uint64(len(cutAfter)), P50: q(0.5), P95: q(0.95), P99: q(0.99), Max: ms(cutAfter[len(cutAfter)-1])}
 		}
 		rep.SlowClients = slow
 	}
 	return rep
 }
 
-func loadMs(d time.Duration) float64 { return loadRound2(float64(d) / float64(time.Millisecond)) }
+func ms(d time.Duration) float64 { return round2(float64(d) / float64(time.Millisecond)) }
 
-func loadRound2(f float64) float64 {
+func round2(f float64) float64 {
 	if f >= 100 {
 		return float64(int64(f + 0.5))
 	}
