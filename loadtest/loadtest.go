@@ -17,6 +17,10 @@
 // goroutine per connection reads 16 KiB at a time and parses the frames
 // with internal/wsframe, stamping every message of one read with that
 // read's time.
+//
+// The server's memory and CPU, the kernel's figures and the times slow
+// clients were cut are read from Linux's /proc and socket table; elsewhere
+// they are left out of the report (and Config.PID is refused).
 package loadtest
 
 import (
@@ -64,9 +68,9 @@ type Config struct {
 	Token string
 	// Schema is the wire schema to ask for, "v1" or "v2". Empty means "v1".
 	Schema string
-	// Progress, when not nil, gets a progress line rewritten every second
-	// (ending in "\r"-overwrites; meant for a terminal) during the ramp and
-	// the window. Nil means no progress.
+	// Progress, when not nil, gets a line a second during the ramp and the
+	// window (connections dialled and open), each starting with "\r" to
+	// overwrite the last on a terminal. Nil means none.
 	Progress io.Writer
 }
 
@@ -108,6 +112,8 @@ var ErrNoClient = errors.New("no client connected")
 // accept a TCP connection an error naming the URL; neither comes with a
 // report. When no client connected, Run returns the report (its
 // Connect.Failures say why) together with an error wrapping ErrNoClient.
+//
+// Runs are independent of one another and may go on at once.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	p, err := newPlan(ctx, cfg)
 	if err != nil {

@@ -73,9 +73,9 @@ type Delivery struct {
 	Untimed            uint64  `json:"untimed"`  // window events without a timestamp
 }
 
-// Latency summarises a distribution of times, in milliseconds: Samples
-// values, their quantiles (nearest rank, or within 1.6 % where Report says
-// so) and their exact maximum.
+// Latency summarises Samples times, in milliseconds. Max is exact; the
+// quantiles are the top of a log-linear bucket, within 1.6 % above the
+// truth and never above Max (SlowClients.CutAfter's are exact: nearest rank).
 type Latency struct {
 	Samples uint64  `json:"samples"`
 	P50     float64 `json:"p50"`
