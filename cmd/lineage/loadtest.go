@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/netip"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lineage-arena/lineage/loadtest"
 )
 
 const loadtestAbout = `lineage loadtest: load a running lineage server on this machine and report
@@ -59,118 +57,47 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxOpen, "max-open", 256, "connections dialling or handshaking at once")
 }
 
-// loadPlan is a validated load test: where to dial, from where, how many.
-type loadPlan struct {
-	flags    loadFlags
-	addr     string // URL given to the WebSocket client: scheme://ip:port/path?query
-	host     string // Host header: the URL's own host
-	target   netip.AddrPort
-	sources  []netip.Addr
-	scheme   string
-	fdLimit  uint64
-	progress bool
-}
-
-// plan checks the flags; every failure is a usage error naming the flag.
-func (f *loadFlags) plan(ctx context.Context) (*loadPlan, error) {
+// config checks the flags and turns them into the load test's Config. The
+// checks that loadtest.Run also makes are made here first, in the flags'
+// words, since a zero that is a usage error here is a default there.
+func (f *loadFlags) config(env *Env) (loadtest.Config, error) {
 	switch {
 	case f.clients < 1:
-		return nil, usagef("--clients %d: must be at least 1", f.clients)
+		return loadtest.Config{}, usagef("--clients %d: must be at least 1", f.clients)
 	case f.slow < 0 || f.slow > f.clients:
-		return nil, usagef("--slow %d: must be between 0 and --clients (%d)", f.slow, f.clients)
+		return loadtest.Config{}, usagef("--slow %d: must be between 0 and --clients (%d)", f.slow, f.clients)
 	case f.duration <= 0:
-		return nil, usagef("--duration %s: must be positive", f.duration)
+		return loadtest.Config{}, usagef("--duration %s: must be positive", f.duration)
 	case f.ramp < 0:
-		return nil, usagef("--ramp %s: must not be negative", f.ramp)
+		return loadtest.Config{}, usagef("--ramp %s: must not be negative", f.ramp)
 	case f.maxOpen < 1:
-		return nil, usagef("--max-open %d: must be at least 1", f.maxOpen)
+		return loadtest.Config{}, usagef("--max-open %d: must be at least 1", f.maxOpen)
 	case f.pid < 0:
-		return nil, usagef("--pid %d: not a process id", f.pid)
+		return loadtest.Config{}, usagef("--pid %d: not a process id", f.pid)
 	case f.schema != "v1" && f.schema != "v2":
-		return nil, usagef("--schema %q: want v1 or v2", f.schema)
+		return loadtest.Config{}, usagef("--schema %q: want v1 or v2", f.schema)
 	}
-	p := &loadPlan{flags: *f}
-	if lim, err := loadFileLimit(); err == nil {
-		p.fdLimit = lim
-		if need := uint64(f.clients) + loadSpareFiles; need > lim {
-			return nil, usagef("--clients %d: this process may open %d files (ulimit -n) and needs %d; raise the limit or run several loadtests", f.clients, lim, need)
-		}
+	cfg := loadtest.Config{
+		URL: f.url, Clients: f.clients, Duration: f.duration, Ramp: f.ramp, MaxOpen: f.maxOpen,
+		Slow: f.slow, PID: f.pid, Token: f.token, Schema: f.schema,
 	}
-	u, err := url.Parse(f.url)
-	if err != nil {
-		return nil, usagef("--url %q: %v", f.url, err)
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return nil, usagef("--url %q: the scheme must be ws or wss", f.url)
-	}
-	if u.Hostname() == "" {
-		return nil, usagef("--url %q: no host", f.url)
-	}
-	p.scheme = u.Scheme
 	if f.sources != "" {
-		if p.sources, err = parseLoadSources(f.sources); err != nil {
-			return nil, usagef("--source-addrs %q: %v", f.sources, err)
+		var err error
+		if cfg.SourceAddrs, err = parseLoadSources(f.sources); err != nil {
+			return loadtest.Config{}, usagef("--source-addrs %q: %v", f.sources, err)
 		}
 	}
-	ip, err := loadResolveLoopback(ctx, u.Hostname(), p.sources)
-	if err != nil {
-		return nil, usagef("--url %s: %v", f.url, err)
+	if env.StderrIsTerminal {
+		cfg.Progress = env.Stderr
 	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return nil, usagef("--url %s: bad port %q", f.url, port)
-	}
-	p.target = netip.AddrPortFrom(ip, uint16(n))
-	q := u.Query()
-	q.Set("schema", f.schema)
-	dial := *u
-	dial.Host = p.target.String()
-	dial.RawQuery = q.Encode()
-	if dial.Path == "" {
-		dial.Path = "/"
-	}
-	p.addr, p.host = dial.String(), u.Host
-	if f.pid > 0 {
-		if _, err := readLoadProc(f.pid); err != nil {
-			return nil, usagef("--pid %d: %v", f.pid, err)
-		}
-	}
-	return p, nil
+	return cfg, nil
 }
 
-// loadSpareFiles is what loadtest keeps open beside its connections.
-const loadSpareFiles = 64
-
-// loadResolveLoopback resolves host and insists that every address it names is
-// a loopback address: loadtest never sends traffic off this machine. Of
-// the addresses, it returns one of the family of the source addresses.
-func loadResolveLoopback(ctx context.Context, host string, sources []netip.Addr) (netip.Addr, error) {
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ips = []netip.Addr{ip}
-	} else {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
-			return netip.Addr{}, fmt.Errorf("cannot resolve %q to check that it is a loopback address: %v", host, err)
-		}
-	}
-	for _, ip := range ips {
-		if !ip.Unmap().IsLoopback() {
-			return netip.Addr{}, fmt.Errorf("%s is not a loopback address; loadtest only runs against this machine", ip)
-		}
-	}
-	want4 := len(sources) == 0 || sources[0].Is4()
-	for _, ip := range ips {
-		if ip = ip.Unmap(); ip.Is4() == want4 {
-			return ip, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("%q has no address of the family of --source-addrs", host)
+// loadFlagOf names the flag of each loadtest.Config field a
+// loadtest.ConfigError can name.
+var loadFlagOf = map[string]string{
+	"URL": "url", "Clients": "clients", "Duration": "duration", "Ramp": "ramp", "MaxOpen": "max-open",
+	"SourceAddrs": "source-addrs", "Slow": "slow", "PID": "pid", "Schema": "schema",
 }
 
 // parseLoadSources reads "127.0.0.2-127.0.0.20,127.0.1.1": ranges and
@@ -228,32 +155,22 @@ func runLoadtest(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q; the server is given with --url", fs.Arg(0))
 	}
-	p, err := f.plan(ctx)
+	cfg, err := f.config(env)
 	if err != nil {
 		return err
 	}
-	p.progress = env.StderrIsTerminal
-	// One plain connection first: an unreachable server is one line, not
-	// loadThousands of failed dials.
-	d := net.Dialer{Timeout: 3 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", p.target.String())
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", f.url, err)
+	rep, err := loadtest.Run(ctx, cfg)
+	if ce := (*loadtest.ConfigError)(nil); errors.As(err, &ce) {
+		return usagef("--%s %s: %v", loadFlagOf[ce.Field], ce.Value, ce.Err)
 	}
-	conn.Close()
-
-	rep := newLoadRun(p, env.Stderr).run(ctx)
-	if f.json {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
+	if rep != nil {
+		write := rep.WriteText
+		if f.json {
+			write = rep.WriteJSON
 		}
-	} else {
-		rep.writeText(env.Stdout)
+		if werr := write(env.Stdout); werr != nil {
+			return werr
+		}
 	}
-	if rep.Connect.Connected == 0 {
-		return fmt.Errorf("no client connected: %d failed (%s)", rep.Connect.Failed, loadReasons(rep.Connect.Failures))
-	}
-	return nil
+	return err
 }

@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"hub":               {"market", "arena", "internal/wsframe", "internal/bearer"},
 	"internal/web":      {"market", "arena", "internal/bearer"},
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
+	"loadtest":          {"internal/wsframe"}, // a client of the protocol: knows its bytes, not the hub
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"context"
@@ -22,19 +22,19 @@ import (
 // A load client's connection is read and answered here with as little
 // work per message as the checks allow: the load generator shares the
 // machine with the server it measures. The handshake is gobwas/ws's; then
-// one goroutine per connection reads up to loadReadBuffer bytes at a time
+// one goroutine per connection reads up to readBuffer bytes at a time
 // and wsframe parses whatever whole frames they hold, and every message of
 // one read is stamped with that read's time.
 
-// loadMaxMessage is the largest message a client takes; a bigger one is a
+// maxMessage is the largest message a client takes; a bigger one is a
 // protocol error (1009).
-const loadMaxMessage = 1 << 20
+const maxMessage = 1 << 20
 
-// loadConn is a client's WebSocket connection after the handshake. Its
+// wsConn is a client's WebSocket connection after the handshake. Its
 // socket is read by the client's goroutine alone; writes — pongs from that
 // goroutine, a close from it or from the run — take wmu, so that frames
 // never interleave.
-type loadConn struct {
+type wsConn struct {
 	nc    net.Conn
 	early []byte // frames read along with the handshake's response
 
@@ -43,21 +43,21 @@ type loadConn struct {
 	wbuf      [2 + 4 + 125]byte // a masked control frame
 }
 
-// loadServerClose is the server's close frame, as loadClient.closeErr.
-type loadServerClose struct {
+// serverClose is the server's close frame, as client.closeErr.
+type serverClose struct {
 	code   ws.StatusCode // 0 when the frame carried none
 	reason string
 }
 
-func (e *loadServerClose) Error() string { return fmt.Sprintf("close frame %d %q", e.code, e.reason) }
+func (e *serverClose) Error() string { return fmt.Sprintf("close frame %d %q", e.code, e.reason) }
 
-// loadProtocolError is a server frame that broke the protocol; the client
+// protocolError is a server frame that broke the protocol; the client
 // closed the connection with the error's code.
-type loadProtocolError struct{ *wsframe.ProtocolError }
+type protocolError struct{ *wsframe.ProtocolError }
 
 // dial opens c's connection and reports whether it succeeded. ctx
 // cancels the dial and the handshake, and only them.
-func (c *loadClient) dial(ctx context.Context) bool {
+func (c *client) dial(ctx context.Context) bool {
 	p := c.run.plan
 	nd := net.Dialer{Timeout: 5 * time.Second}
 	if len(p.sources) > 0 {
@@ -68,8 +68,8 @@ func (c *loadClient) dial(ctx context.Context) bool {
 		Host:    p.host,
 		Timeout: 10 * time.Second,
 	}
-	if p.flags.token != "" {
-		d.Header = ws.HandshakeHeaderHTTP(http.Header{"Authorization": {"Bearer " + p.flags.token}})
+	if p.cfg.Token != "" {
+		d.Header = ws.HandshakeHeaderHTTP(http.Header{"Authorization": {"Bearer " + p.cfg.Token}})
 	}
 	if p.scheme == "wss" {
 		d.TLSConfig = &tls.Config{InsecureSkipVerify: true} // loopback only, to measure
@@ -77,10 +77,10 @@ func (c *loadClient) dial(ctx context.Context) bool {
 	c.dialStart = time.Now()
 	nc, br, _, err := d.Dial(ctx, p.addr)
 	if err != nil {
-		c.dialErr = loadFailReason(err)
+		c.dialErr = failReason(err)
 		return false
 	}
-	lc := &loadConn{nc: nc}
+	lc := &wsConn{nc: nc}
 	if br != nil {
 		b, _ := br.Peek(br.Buffered())
 		lc.early = append([]byte(nil), b...)
@@ -97,10 +97,10 @@ func (c *loadClient) dial(ctx context.Context) bool {
 // readLoop reads c's connection until it ends: the server's close frame
 // (answered), a protocol error (closed with its code), or the socket's
 // end. Then it records how the connection ended and closes the socket.
-func (c *loadClient) readLoop() {
+func (c *client) readLoop() {
 	lc := c.conn
 	defer lc.nc.Close()
-	f := &loadFrames{c: c, rd: wsframe.NewClientSide(loadMaxMessage)}
+	f := &frames{c: c, rd: wsframe.NewClientSide(maxMessage)}
 	if len(lc.early) > 0 {
 		early := lc.early
 		lc.early = nil
@@ -108,7 +108,7 @@ func (c *loadClient) readLoop() {
 			return
 		}
 	}
-	buf := make([]byte, loadReadBuffer)
+	buf := make([]byte, readBuffer)
 	for {
 		n, err := lc.nc.Read(buf)
 		if n > 0 && f.feed(buf[:n], time.Now()) {
@@ -123,22 +123,22 @@ func (c *loadClient) readLoop() {
 
 // ended records how c's connection ended; one that ends before the run
 // closes it ended early.
-func (c *loadClient) ended(err error) {
+func (c *client) ended(err error) {
 	c.closeErr = err
-	c.early = c.run.phase.Load() != loadPhaseClosing
+	c.early = c.run.phase.Load() != phaseClosing
 }
 
-// loadFrames hands a client the frames of its connection: it is the
+// frames hands a client the frames of its connection: it is the
 // wsframe.Handler of the client's reads.
-type loadFrames struct {
-	c   *loadClient
+type frames struct {
+	c   *client
 	rd  wsframe.Reader
 	now time.Time // when the bytes being parsed were read
 }
 
 // feed parses b, read at now, and reports whether the connection has
 // ended (a close frame or a protocol error, recorded and answered).
-func (f *loadFrames) feed(b []byte, now time.Time) bool {
+func (f *frames) feed(b []byte, now time.Time) bool {
 	f.now = now
 	err := f.rd.Feed(b, f)
 	switch {
@@ -148,14 +148,14 @@ func (f *loadFrames) feed(b []byte, now time.Time) bool {
 		return true // Closed recorded and answered it
 	}
 	f.c.conn.close(err.Code, err.Reason)
-	f.c.ended(loadProtocolError{err})
+	f.c.ended(protocolError{err})
 	return true
 }
 
 // Message checks and counts a message. A slow client stops reading at its
 // first message: its read loop waits here until the run releases it, and
 // meanwhile reads nothing and answers no ping.
-func (f *loadFrames) Message(_ ws.OpCode, b []byte) {
+func (f *frames) Message(_ ws.OpCode, b []byte) {
 	c := f.c
 	c.receive(b, f.now)
 	if c.slow && !c.stopped {
@@ -166,19 +166,19 @@ func (f *loadFrames) Message(_ ws.OpCode, b []byte) {
 }
 
 // Ping answers at once: the server cuts a client whose pong is late.
-func (f *loadFrames) Ping(b []byte) { f.c.conn.pong(b) }
+func (f *frames) Ping(b []byte) { f.c.conn.pong(b) }
 
-func (f *loadFrames) Pong([]byte) {}
+func (f *frames) Pong([]byte) {}
 
 // Closed records the server's close frame and answers it with its code,
 // unless the client's own close went first.
-func (f *loadFrames) Closed(code ws.StatusCode, reason string) {
-	f.c.ended(&loadServerClose{code, reason})
+func (f *frames) Closed(code ws.StatusCode, reason string) {
+	f.c.ended(&serverClose{code, reason})
 	f.c.conn.close(code, "")
 }
 
 // pong writes a pong carrying payload, unless a close frame was sent.
-func (lc *loadConn) pong(payload []byte) {
+func (lc *wsConn) pong(payload []byte) {
 	lc.wmu.Lock()
 	defer lc.wmu.Unlock()
 	if !lc.closeSent {
@@ -188,22 +188,22 @@ func (lc *loadConn) pong(payload []byte) {
 
 // close writes a close frame with code (none when 0) and reason (cut to
 // fit, at a rune boundary), once; later calls do nothing. It waits for
-// the write, for at most loadCloseWait.
-func (lc *loadConn) close(code ws.StatusCode, reason string) {
+// the write, for at most closeWait.
+func (lc *wsConn) close(code ws.StatusCode, reason string) {
 	lc.wmu.Lock()
 	defer lc.wmu.Unlock()
 	if lc.closeSent {
 		return
 	}
 	lc.closeSent = true
-	lc.nc.SetWriteDeadline(time.Now().Add(loadCloseWait))
+	lc.nc.SetWriteDeadline(time.Now().Add(closeWait))
 	lc.writeLocked(ws.OpClose, wsframe.CloseBody(code, reason))
 }
 
 // writeLocked writes a masked control frame carrying payload (125 bytes
 // at most), in one write; wmu is held. A failed write is not reported:
 // the read loop sees the connection's end.
-func (lc *loadConn) writeLocked(op ws.OpCode, payload []byte) {
+func (lc *wsConn) writeLocked(op ws.OpCode, payload []byte) {
 	f := lc.wbuf[:2+4+len(payload)]
 	f[0], f[1] = 0x80|byte(op), 0x80|byte(len(payload))
 	mask := ws.NewMask()
@@ -213,9 +213,9 @@ func (lc *loadConn) writeLocked(op ws.OpCode, payload []byte) {
 	lc.nc.Write(f)
 }
 
-// loadFailReason names why a connection failed, in a few words that do not
+// failReason names why a connection failed, in a few words that do not
 // depend on the connection (so that they can be counted).
-func loadFailReason(err error) string {
+func failReason(err error) string {
 	var (
 		ne net.Error
 		se ws.StatusError
@@ -245,13 +245,13 @@ func loadFailReason(err error) string {
 	return s
 }
 
-// loadCloseReason names how a connection ended: the server's close code
+// closeReason names how a connection ended: the server's close code
 // and its reason's words before any colon ("1008 too slow"), a protocol
 // error of the server's, or how the socket ended ("eof, no close frame").
-func loadCloseReason(err error) string {
+func closeReason(err error) string {
 	var (
-		sc *loadServerClose
-		pe loadProtocolError
+		sc *serverClose
+		pe protocolError
 	)
 	switch {
 	case errors.As(err, &sc) && sc.code == 0:
@@ -270,5 +270,5 @@ func loadCloseReason(err error) string {
 	case errors.Is(err, net.ErrClosed):
 		return "closed by loadtest"
 	}
-	return "error: " + loadFailReason(err)
+	return "error: " + failReason(err)
 }

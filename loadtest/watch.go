@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"net/netip"
@@ -6,55 +6,55 @@ import (
 	"time"
 )
 
-// loadTuple is one TCP connection in the kernel's socket table.
-type loadTuple struct {
+// tuple is one TCP connection in the kernel's socket table.
+type tuple struct {
 	src, dst netip.AddrPort
 	state    uint8
 }
 
 // Slow-client states: reading, stopped reading and not yet cut, cut.
 const (
-	loadSlowReading int32 = iota
-	loadSlowStopped
-	loadSlowCut
+	slowReading int32 = iota
+	slowStopped
+	slowCut
 )
 
-// loadWatcher notices when the server closes a slow client's connection.
+// watcher notices when the server closes a slow client's connection.
 // The client has stopped reading, so it cannot see the close itself (its
 // receive window is shut and the server's FIN waits behind the unsent
 // data); the server's end of the connection, though, leaves ESTABLISHED
 // in the socket table the moment the server closes it. The watcher looks
-// every loadWatchEvery; stop ends it and waits for it.
-type loadWatcher struct {
+// every watchEvery; stop ends it and waits for it.
+type watcher struct {
 	server netip.AddrPort
 	done   chan struct{}
 	wg     sync.WaitGroup
 
 	mu   sync.Mutex
-	slow map[netip.AddrPort]*loadClient // by the client's local address
+	slow map[netip.AddrPort]*client // by the client's local address
 }
 
-func startLoadWatcher(server netip.AddrPort) *loadWatcher {
-	w := &loadWatcher{server: server, done: make(chan struct{}), slow: map[netip.AddrPort]*loadClient{}}
+func startWatcher(server netip.AddrPort) *watcher {
+	w := &watcher{server: server, done: make(chan struct{}), slow: map[netip.AddrPort]*client{}}
 	w.wg.Add(1)
 	go w.loop()
 	return w
 }
 
-func (w *loadWatcher) add(c *loadClient) {
+func (w *watcher) add(c *client) {
 	w.mu.Lock()
 	w.slow[c.local] = c
 	w.mu.Unlock()
 }
 
-func (w *loadWatcher) stop() {
+func (w *watcher) stop() {
 	close(w.done)
 	w.wg.Wait()
 }
 
-func (w *loadWatcher) loop() {
+func (w *watcher) loop() {
 	defer w.wg.Done()
-	t := time.NewTicker(loadWatchEvery)
+	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -62,7 +62,7 @@ func (w *loadWatcher) loop() {
 			return
 		case <-t.C:
 		}
-		tuples, err := loadClosingTCP(w.server.Addr().Is6())
+		tuples, err := closingTCP(w.server.Addr().Is6())
 		if err != nil {
 			return // no socket table to read: the cut times stay unknown
 		}
@@ -88,16 +88,16 @@ func (w *loadWatcher) loop() {
 }
 
 // markStopped records that c stopped reading.
-func (c *loadClient) markStopped() {
-	if c.slowState.CompareAndSwap(loadSlowReading, loadSlowStopped) {
+func (c *client) markStopped() {
+	if c.slowState.CompareAndSwap(slowReading, slowStopped) {
 		c.run.slowPending.Add(1)
 	}
 }
 
 // markCut records that the server closed c's connection at t.
-func (c *loadClient) markCut(t time.Time) {
+func (c *client) markCut(t time.Time) {
 	c.cutAt.Store(t.UnixNano())
-	if c.slowState.Swap(loadSlowCut) == loadSlowStopped {
+	if c.slowState.Swap(slowCut) == slowStopped {
 		c.run.slowPending.Add(-1)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"encoding/binary"
@@ -7,8 +7,8 @@ import (
 	"syscall"
 )
 
-// loadFileLimit is how many files this process may open.
-func loadFileLimit() (uint64, error) {
+// fileLimit is how many files this process may open.
+func fileLimit() (uint64, error) {
 	var r syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return 0, err
@@ -18,37 +18,37 @@ func loadFileLimit() (uint64, error) {
 
 // TCP states (include/net/tcp_states.h) and the inet_diag request.
 const (
-	loadTCPFinWait1  = 4
-	loadTCPFinWait2  = 5
-	loadTCPClose     = 7
-	loadTCPCloseWait = 8
-	loadTCPLastAck   = 9
-	loadTCPClosing   = 11
+	tcpFinWait1  = 4
+	tcpFinWait2  = 5
+	tcpClose     = 7
+	tcpCloseWait = 8
+	tcpLastAck   = 9
+	tcpClosing   = 11
 
-	// loadClosingStates are the states of a connection one end has closed and
+	// closingStates are the states of a connection one end has closed and
 	// that is still in the socket table. TIME_WAIT is left out: it is
 	// where loopback connections of earlier runs linger by the thousand.
-	loadClosingStates = 1<<loadTCPFinWait1 | 1<<loadTCPFinWait2 | 1<<loadTCPClose | 1<<loadTCPCloseWait | 1<<loadTCPLastAck | 1<<loadTCPClosing
+	closingStates = 1<<tcpFinWait1 | 1<<tcpFinWait2 | 1<<tcpClose | 1<<tcpCloseWait | 1<<tcpLastAck | 1<<tcpClosing
 
-	loadSockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
-	loadInetDiagReqLen   = 56 // struct inet_diag_req_v2
-	loadInetDiagMsgLen   = 72 // struct inet_diag_msg
+	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
+	inetDiagReqLen   = 56 // struct inet_diag_req_v2
+	inetDiagMsgLen   = 72 // struct inet_diag_msg
 )
 
-// loadClosingTCP lists this machine's TCP connections of one family in a
+// closingTCP lists this machine's TCP connections of one family in a
 // closing state, as ss does: a dump over NETLINK_INET_DIAG, filtered by
 // state in the kernel, so the answer stays small however many connections
 // are open.
-func loadClosingTCP(v6 bool) ([]loadTuple, error) {
+func closingTCP(v6 bool) ([]tuple, error) {
 	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.NETLINK_INET_DIAG)
 	if err != nil {
 		return nil, err
 	}
 	defer syscall.Close(fd)
 	ne := binary.NativeEndian
-	req := make([]byte, syscall.NLMSG_HDRLEN+loadInetDiagReqLen)
+	req := make([]byte, syscall.NLMSG_HDRLEN+inetDiagReqLen)
 	ne.PutUint32(req[0:], uint32(len(req)))
-	ne.PutUint16(req[4:], loadSockDiagByFamily)
+	ne.PutUint16(req[4:], sockDiagByFamily)
 	ne.PutUint16(req[6:], syscall.NLM_F_REQUEST|syscall.NLM_F_DUMP)
 	ne.PutUint32(req[8:], 1)
 	body := req[syscall.NLMSG_HDRLEN:]
@@ -57,12 +57,12 @@ func loadClosingTCP(v6 bool) ([]loadTuple, error) {
 		body[0] = syscall.AF_INET6
 	}
 	body[1] = syscall.IPPROTO_TCP
-	ne.PutUint32(body[4:], loadClosingStates)
+	ne.PutUint32(body[4:], closingStates)
 	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 1<<16)
-	var out []loadTuple
+	var out []tuple
 	for {
 		n, _, err := syscall.Recvfrom(fd, buf, 0)
 		if errors.Is(err, syscall.EINTR) {
@@ -88,10 +88,10 @@ func loadClosingTCP(v6 bool) ([]loadTuple, error) {
 				return nil, errors.New("inet_diag: error reply")
 			}
 			d := m.Data
-			if len(d) < loadInetDiagMsgLen {
+			if len(d) < inetDiagMsgLen {
 				continue
 			}
-			t := loadTuple{state: d[1]}
+			t := tuple{state: d[1]}
 			sport, dport := binary.BigEndian.Uint16(d[4:]), binary.BigEndian.Uint16(d[6:])
 			var src, dst netip.Addr
 			if d[0] == syscall.AF_INET6 {

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bufio"
@@ -21,17 +21,17 @@ import (
 	"github.com/lineage-arena/lineage/internal/wsframe"
 )
 
-// loadTestServer upgrades every request and hands the connection to
+// testServer upgrades every request and hands the connection to
 // script, on the handler's goroutine; the test waits for every script to
 // return at cleanup. It returns the WebSocket URL.
-func loadTestServer(t *testing.T, script func(conn net.Conn, r *http.Request)) string {
+func testServer(t *testing.T, script func(conn net.Conn, r *http.Request)) string {
 	t.Helper()
-	return startLoadTestServer(t, httptest.NewServer, script)
+	return startTestServer(t, httptest.NewServer, script)
 }
 
-// startLoadTestServer is loadTestServer started with start:
+// startTestServer is testServer started with start:
 // httptest.NewServer or httptest.NewTLSServer.
-func startLoadTestServer(t *testing.T, start func(http.Handler) *httptest.Server, script func(conn net.Conn, r *http.Request)) string {
+func startTestServer(t *testing.T, start func(http.Handler) *httptest.Server, script func(conn net.Conn, r *http.Request)) string {
 	t.Helper()
 	var wg sync.WaitGroup
 	srv := start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,25 +52,25 @@ func startLoadTestServer(t *testing.T, start func(http.Handler) *httptest.Server
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 }
 
-// newTestLoadClient is client 0 of a run against url, in the window.
-func newTestLoadClient(t *testing.T, url string, extra ...func(*loadFlags)) *loadClient {
+// newTestClient is client 0 of a run against url, in the window.
+func newTestClient(t *testing.T, url string, extra ...func(*Config)) *client {
 	t.Helper()
-	f := loadFlags{url: url, clients: 1, duration: time.Second, maxOpen: 1, schema: "v1"}
+	cfg := Config{URL: url, Clients: 1, Duration: time.Second, MaxOpen: 1, Schema: "v1"}
 	for _, x := range extra {
-		x(&f)
+		x(&cfg)
 	}
-	p, err := f.plan(t.Context())
+	p, err := newPlan(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newLoadRun(p, io.Discard)
-	r.phase.Store(loadPhaseWindow)
-	return &loadClient{run: r, done: make(chan struct{})}
+	r := newRunner(p)
+	r.phase.Store(phaseWindow)
+	return &client{run: r, done: make(chan struct{})}
 }
 
 // mustDial dials c, and bounds its reads so that a test that goes wrong
 // fails instead of hanging.
-func mustDial(t *testing.T, c *loadClient) {
+func mustDial(t *testing.T, c *client) {
 	t.Helper()
 	if !c.dial(t.Context()) {
 		t.Fatalf("dial: %s", c.dialErr)
@@ -137,17 +137,17 @@ func clientFrames(conn net.Conn, answer []byte) []string {
 	}
 }
 
-// scriptedLoadClient dials a load client to a server that writes stream,
+// scriptedClient dials a load client to a server that writes stream,
 // then reads the client's frames (answering a close frame with answer,
 // when not nil) and sends them on got once the client has ended.
-func scriptedLoadClient(t *testing.T, stream, answer []byte) (c *loadClient, got chan []string) {
+func scriptedClient(t *testing.T, stream, answer []byte) (c *client, got chan []string) {
 	t.Helper()
 	got = make(chan []string, 1)
-	url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
+	url := testServer(t, func(conn net.Conn, _ *http.Request) {
 		conn.Write(stream)
 		got <- clientFrames(conn, answer)
 	})
-	c = newTestLoadClient(t, url)
+	c = newTestClient(t, url)
 	mustDial(t, c)
 	return c, got
 }
@@ -168,7 +168,7 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 // Messages split across reads are all counted, in order; a ping among
 // them is answered with its payload; the server's close is recorded and
 // echoed.
-func TestLoadConnSplitReads(t *testing.T) {
+func TestConnSplitReads(t *testing.T) {
 	at := time.Now()
 	var stream []byte
 	stream = append(stream, textFrame(t, welcomeMsg(10))...)
@@ -182,7 +182,7 @@ func TestLoadConnSplitReads(t *testing.T) {
 	stream = append(stream, closeFrameOf(t, 1000, "bye")...)
 	frames := 2 + 30 + 1 + 1
 
-	c, got := scriptedLoadClient(t, stream, nil)
+	c, got := scriptedClient(t, stream, nil)
 	cc := &chunkConn{Conn: c.conn.nc, n: 7}
 	c.conn.nc = cc
 	c.readLoop()
@@ -202,7 +202,7 @@ func TestLoadConnSplitReads(t *testing.T) {
 	if l := c.run.lat.summary(); l == nil || l.Samples != 30 {
 		t.Errorf("latency %+v, want 30 samples", l)
 	}
-	if how := loadCloseReason(c.closeErr); how != "1000 bye" || !c.early {
+	if how := closeReason(c.closeErr); how != "1000 bye" || !c.early {
 		t.Errorf("ended %q (early %v), want 1000 bye, early", how, c.early)
 	}
 	want := []string{`pong "ping-25"`, `close "\x03\xe8"`}
@@ -231,7 +231,7 @@ func opName(op ws.OpCode) string {
 // It ended early unless the run was closing. The server sends a welcome
 // and a ping first, and ends the connection once the pong shows that the
 // client has read them.
-func TestLoadConnEndings(t *testing.T) {
+func TestConnEndings(t *testing.T) {
 	start := append(textFrame(t, welcomeMsg(1)), serverFrame(t, ws.NewPingFrame([]byte("hello")))...)
 	masked := serverFrame(t, ws.MaskFrame(ws.NewTextFrame([]byte(`{"type":"pong"}`))))
 	for _, tc := range []struct {
@@ -251,7 +251,7 @@ func TestLoadConnEndings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			answer := make(chan string, 2)
-			url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
+			url := testServer(t, func(conn net.Conn, _ *http.Request) {
 				conn.Write(start)
 				f, err := readClientFrame(conn)
 				if err != nil || f.Header.OpCode != ws.OpPong || string(f.Payload) != "hello" {
@@ -274,16 +274,16 @@ func TestLoadConnEndings(t *testing.T) {
 					answer <- fmt.Sprintf("%s %q", opName(f.Header.OpCode), f.Payload)
 				}
 			})
-			c := newTestLoadClient(t, url)
+			c := newTestClient(t, url)
 			if tc.closing {
-				c.run.phase.Store(loadPhaseClosing)
+				c.run.phase.Store(phaseClosing)
 			}
 			mustDial(t, c)
 			c.readLoop()
 			if a := <-answer; a != tc.answer {
 				t.Errorf("the client answered %q, want %q", a, tc.answer)
 			}
-			if how := loadCloseReason(c.closeErr); how != tc.want {
+			if how := closeReason(c.closeErr); how != tc.want {
 				t.Errorf("ended %q (%v), want %q", how, c.closeErr, tc.want)
 			}
 			if c.early == tc.closing {
@@ -299,20 +299,20 @@ func TestLoadConnEndings(t *testing.T) {
 // The run's close goes out once with 1000; the server's answer ends the
 // connection and is not answered again. A socket the run closes itself is
 // reported as such.
-func TestLoadConnClosedByRun(t *testing.T) {
+func TestConnClosedByRun(t *testing.T) {
 	welcome, answer := textFrame(t, welcomeMsg(1)), closeFrameOf(t, 1000, "")
 	t.Run("close frame", func(t *testing.T) {
-		c, got := scriptedLoadClient(t, welcome, answer)
+		c, got := scriptedClient(t, welcome, answer)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			c.readLoop()
 		}()
-		c.run.phase.Store(loadPhaseClosing)
+		c.run.phase.Store(phaseClosing)
 		c.conn.close(ws.StatusNormalClosure, "loadtest done")
 		c.conn.close(ws.StatusNormalClosure, "loadtest done")
 		<-done
-		if how := loadCloseReason(c.closeErr); how != "1000" || c.early {
+		if how := closeReason(c.closeErr); how != "1000" || c.early {
 			t.Errorf("ended %q, early %v; want 1000, not early", how, c.early)
 		}
 		want := []string{`close "\x03\xe8loadtest done"`}
@@ -322,12 +322,12 @@ func TestLoadConnClosedByRun(t *testing.T) {
 	})
 	t.Run("socket", func(t *testing.T) {
 		hold := make(chan struct{})
-		url := loadTestServer(t, func(conn net.Conn, _ *http.Request) {
+		url := testServer(t, func(conn net.Conn, _ *http.Request) {
 			conn.Write(welcome)
 			<-hold
 		})
 		defer close(hold)
-		c := newTestLoadClient(t, url)
+		c := newTestClient(t, url)
 		mustDial(t, c)
 		done := make(chan struct{})
 		go func() {
@@ -336,7 +336,7 @@ func TestLoadConnClosedByRun(t *testing.T) {
 		}()
 		c.conn.nc.Close()
 		<-done
-		if how := loadCloseReason(c.closeErr); how != "closed by loadtest" {
+		if how := closeReason(c.closeErr); how != "closed by loadtest" {
 			t.Errorf("ended %q (%v), want closed by loadtest", how, c.closeErr)
 		}
 	})
@@ -344,7 +344,7 @@ func TestLoadConnClosedByRun(t *testing.T) {
 
 // Frames the server writes along with its handshake response, in the same
 // write, are read like any other.
-func TestLoadConnFramesWithTheHandshake(t *testing.T) {
+func TestConnFramesWithTheHandshake(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +379,7 @@ func TestLoadConnFramesWithTheHandshake(t *testing.T) {
 			return err
 		}()
 	}()
-	c := newTestLoadClient(t, "ws://"+ln.Addr().String()+"/")
+	c := newTestClient(t, "ws://"+ln.Addr().String()+"/")
 	mustDial(t, c)
 	if len(c.conn.early) == 0 {
 		t.Fatal("no frame came with the handshake's response")
@@ -391,34 +391,34 @@ func TestLoadConnFramesWithTheHandshake(t *testing.T) {
 	if !c.welcomed || c.welcomeSeq != 5 || c.events != 3 || c.last != 8 || c.gaps != 0 {
 		t.Errorf("welcomed %v at %d, %d events up to %d, %d gaps; want the welcome at 5 and 6 to 8", c.welcomed, c.welcomeSeq, c.events, c.last, c.gaps)
 	}
-	if how := loadCloseReason(c.closeErr); how != "1001 going" {
+	if how := closeReason(c.closeErr); how != "1001 going" {
 		t.Errorf("ended %q, want 1001 going", how)
 	}
 }
 
 // A wss connection is read like a ws one (the certificate, loopback's,
 // is not verified).
-func TestLoadConnTLS(t *testing.T) {
+func TestConnTLS(t *testing.T) {
 	stream := append(textFrame(t, welcomeMsg(3)), textFrame(t, marketMsg(4, time.Now()))...)
 	stream = append(stream, closeFrameOf(t, 1001, "server shutting down: bye")...)
-	url := startLoadTestServer(t, httptest.NewTLSServer, func(conn net.Conn, _ *http.Request) {
+	url := startTestServer(t, httptest.NewTLSServer, func(conn net.Conn, _ *http.Request) {
 		conn.Write(stream)
 		readClientFrame(conn)
 	})
-	c := newTestLoadClient(t, url)
+	c := newTestClient(t, url)
 	mustDial(t, c)
 	c.readLoop()
 	if !c.welcomed || c.events != 1 || c.last != 4 {
 		t.Errorf("welcomed %v, %d events up to %d; want the welcome and 4", c.welcomed, c.events, c.last)
 	}
-	if how := loadCloseReason(c.closeErr); how != "1001 server shutting down" {
+	if how := closeReason(c.closeErr); how != "1001 server shutting down" {
 		t.Errorf("ended %q, want 1001 server shutting down", how)
 	}
 }
 
 // A refused handshake is counted by its HTTP status; the request carried
 // the URL's host and the token.
-func TestLoadConnRefused(t *testing.T) {
+func TestConnRefused(t *testing.T) {
 	seen := make(chan [2]string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- [2]string{r.Host, r.Header.Get("Authorization")}
@@ -426,7 +426,7 @@ func TestLoadConnRefused(t *testing.T) {
 	}))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-	c := newTestLoadClient(t, url, func(f *loadFlags) { f.token = "s3cret" })
+	c := newTestClient(t, url, func(cfg *Config) { cfg.Token = "s3cret" })
 	if c.dial(t.Context()) {
 		t.Fatal("dialled")
 	}
@@ -441,12 +441,12 @@ func TestLoadConnRefused(t *testing.T) {
 
 // A slow client stops reading at its first message: a ping that came with
 // it is answered only once the run releases the client.
-func TestLoadConnSlowStopsReading(t *testing.T) {
+func TestConnSlowStopsReading(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newLoadRun(&loadPlan{}, io.Discard)
-		r.phase.Store(loadPhaseWindow)
+		r := newRunner(&plan{})
+		r.phase.Store(phaseWindow)
 		srv, cli := net.Pipe()
-		c := &loadClient{run: r, slow: true, conn: &loadConn{nc: cli}, dialStart: time.Now()}
+		c := &client{run: r, slow: true, conn: &wsConn{nc: cli}, dialStart: time.Now()}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -465,7 +465,7 @@ func TestLoadConnSlowStopsReading(t *testing.T) {
 		}()
 		srv.Write(append(textFrame(t, welcomeMsg(1)), serverFrame(t, ws.NewPingFrame([]byte("p")))...))
 		synctest.Wait()
-		if s := c.slowState.Load(); s != loadSlowStopped || r.slowPending.Load() != 1 {
+		if s := c.slowState.Load(); s != slowStopped || r.slowPending.Load() != 1 {
 			t.Fatalf("slow state %d, %d pending; want stopped", s, r.slowPending.Load())
 		}
 		select {
@@ -489,19 +489,19 @@ func TestLoadConnSlowStopsReading(t *testing.T) {
 		if f := <-frames; f != `close "\x03\xf0"` {
 			t.Errorf("the client answered the close with %s", f)
 		}
-		if how := loadCloseReason(c.closeErr); how != "1008 too slow" || !c.stopped || !c.welcomed {
+		if how := closeReason(c.closeErr); how != "1008 too slow" || !c.stopped || !c.welcomed {
 			t.Errorf("ended %q, stopped %v, welcomed %v", how, c.stopped, c.welcomed)
 		}
 	})
 }
 
-// BenchmarkLoadRead is a client's work per message once the bytes are
+// BenchmarkRead is a client's work per message once the bytes are
 // read: frames parsed, messages scanned and counted, latency recorded.
-func BenchmarkLoadRead(b *testing.B) {
-	r := newLoadRun(&loadPlan{}, io.Discard)
-	r.phase.Store(loadPhaseWindow)
-	c := &loadClient{run: r, conn: &loadConn{}, welcomed: true, live: true}
-	f := &loadFrames{c: c, rd: wsframe.NewClientSide(loadMaxMessage)}
+func BenchmarkRead(b *testing.B) {
+	r := newRunner(&plan{})
+	r.phase.Store(phaseWindow)
+	c := &client{run: r, conn: &wsConn{}, welcomed: true, live: true}
+	f := &frames{c: c, rd: wsframe.NewClientSide(maxMessage)}
 	at := time.Now()
 	var buf []byte
 	const perRead = 40

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bytes"
@@ -10,19 +10,19 @@ import (
 	"time"
 )
 
-// loadProcSample is a process's memory and CPU time at one moment, from /proc.
-type loadProcSample struct {
+// procSample is a process's memory and CPU time at one moment, from /proc.
+type procSample struct {
 	at  time.Time
 	rss int64 // bytes
 	cpu int64 // user + system clock ticks
 }
 
-// loadClockTick is the unit of /proc/<pid>/stat times: USER_HZ, which Linux
+// clockTick is the unit of /proc/<pid>/stat times: USER_HZ, which Linux
 // fixes at 100 for user space whatever the kernel's own tick.
-const loadClockTick = time.Second / 100
+const clockTick = time.Second / 100
 
-func readLoadProc(pid int) (loadProcSample, error) {
-	s := loadProcSample{at: time.Now()}
+func readProc(pid int) (procSample, error) {
+	s := procSample{at: time.Now()}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
@@ -65,19 +65,19 @@ func readLoadProc(pid int) (loadProcSample, error) {
 }
 
 // cpuPercentSince is the CPU used between two samples, 100 = one core.
-func (s loadProcSample) cpuPercentSince(from loadProcSample) float64 {
+func (s procSample) cpuPercentSince(from procSample) float64 {
 	wall := s.at.Sub(from.at)
 	if wall <= 0 || s.at.IsZero() || from.at.IsZero() {
 		return 0
 	}
-	return 100 * float64(time.Duration(s.cpu-from.cpu)*loadClockTick) / float64(wall)
+	return 100 * float64(time.Duration(s.cpu-from.cpu)*clockTick) / float64(wall)
 }
 
-// loadSampler samples a process every loadSampleEvery to find its peak RSS;
+// sampler samples a process every sampleEvery to find its peak RSS;
 // stop ends its goroutine and waits for it.
-type loadSampler struct {
+type sampler struct {
 	pid   int
-	first loadProcSample
+	first procSample
 	done  chan struct{}
 	wg    sync.WaitGroup
 
@@ -85,13 +85,13 @@ type loadSampler struct {
 	peak int64
 }
 
-func startLoadSampler(pid int) *loadSampler {
-	s := &loadSampler{pid: pid, done: make(chan struct{})}
+func startSampler(pid int) *sampler {
+	s := &sampler{pid: pid, done: make(chan struct{})}
 	s.first = s.now()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(loadSampleEvery)
+		t := time.NewTicker(sampleEvery)
 		defer t.Stop()
 		for {
 			select {
@@ -107,10 +107,10 @@ func startLoadSampler(pid int) *loadSampler {
 
 // now samples the process and returns the sample; a failed read (the
 // process ended) gives a zero sample.
-func (s *loadSampler) now() loadProcSample {
-	p, err := readLoadProc(s.pid)
+func (s *sampler) now() procSample {
+	p, err := readProc(s.pid)
 	if err != nil {
-		return loadProcSample{}
+		return procSample{}
 	}
 	s.mu.Lock()
 	s.peak = max(s.peak, p.rss)
@@ -118,29 +118,29 @@ func (s *loadSampler) now() loadProcSample {
 	return p
 }
 
-func (s *loadSampler) stop() {
+func (s *sampler) stop() {
 	close(s.done)
 	s.wg.Wait()
 }
 
-func loadServerFigures(pid int, s *loadSampler, start, end, after loadProcSample, connected int, perSec float64) *loadServer {
+func serverFigures(pid int, s *sampler, start, end, after procSample, connected int, perSec float64) *Process {
 	s.mu.Lock()
 	peak := s.peak
 	s.mu.Unlock()
-	out := &loadServer{PID: pid, RSSBefore: s.first.rss, RSSConnected: end.rss, RSSPeak: peak, RSSAfter: after.rss,
-		CPUPercent: loadRound2(end.cpuPercentSince(start))}
+	out := &Process{PID: pid, RSSBefore: s.first.rss, RSSConnected: end.rss, RSSPeak: peak, RSSAfter: after.rss,
+		CPUPercent: round2(end.cpuPercentSince(start))}
 	if connected > 0 && end.rss > 0 {
-		out.BytesPerConn = loadRound2(float64(end.rss-s.first.rss) / float64(connected))
+		out.BytesPerConn = round2(float64(end.rss-s.first.rss) / float64(connected))
 	}
 	if out.CPUPercent > 0 {
-		out.PerCorePerSec = loadRound2(perSec / (out.CPUPercent / 100))
+		out.PerCorePerSec = round2(perSec / (out.CPUPercent / 100))
 	}
 	return out
 }
 
-// loadMachineCPU is the machine's busy CPU time so far, all cores, from
+// machineCPU is the machine's busy CPU time so far, all cores, from
 // /proc/stat: everything but idle and iowait; ok is false if unreadable.
-func loadMachineCPU() (busy time.Duration, ok bool) {
+func machineCPU() (busy time.Duration, ok bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, false
@@ -160,12 +160,12 @@ func loadMachineCPU() (busy time.Duration, ok bool) {
 			ticks += n
 		}
 	}
-	return time.Duration(ticks) * loadClockTick, true
+	return time.Duration(ticks) * clockTick, true
 }
 
-// loadKernelSample is the machine's TCP socket count and the kernel memory
+// kernelSample is the machine's TCP socket count and the kernel memory
 // that grows with it.
-type loadKernelSample struct {
+type kernelSample struct {
 	ok              bool
 	sockets         int64 // TCP and TCP6 "inuse"
 	slab            int64 // bytes, /proc/meminfo Slab
@@ -174,8 +174,8 @@ type loadKernelSample struct {
 	sockstatPresent bool
 }
 
-func readLoadKernel() loadKernelSample {
-	k := loadKernelSample{pageSize: int64(os.Getpagesize())}
+func readKernel() kernelSample {
+	k := kernelSample{pageSize: int64(os.Getpagesize())}
 	for _, f := range []string{"/proc/net/sockstat", "/proc/net/sockstat6"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -214,14 +214,14 @@ func readLoadKernel() loadKernelSample {
 	return k
 }
 
-// loadKernelFigures compares the machine before the ramp with the machine at
+// kernelFigures compares the machine before the ramp with the machine at
 // the window's end. The figures are machine-wide: on loopback they count
 // both ends of every connection, and anything else the machine did.
-func loadKernelFigures(before, connected loadKernelSample) *loadKernel {
+func kernelFigures(before, connected kernelSample) *Kernel {
 	if !before.ok || !connected.ok {
 		return nil
 	}
-	k := &loadKernel{
+	k := &Kernel{
 		TCPSocketsBefore: before.sockets, TCPSocketsConnected: connected.sockets,
 		SlabDelta:    connected.slab - before.slab,
 		BuffersDelta: (connected.bufferPages - before.bufferPages) * before.pageSize,
