@@ -118,16 +118,16 @@ func TestRefusedSubscription(t *testing.T) {
 // while, then resumes after the last sequence it read; the caller gets
 // every event once, in order, and no snapshot again.
 func TestReconnectResumesAcrossARestart(t *testing.T) {
-	log := &memLog{}
-	s := startServer(t, hub.Config{History: log}, "")
-	log.append(events(1, 10))
+	kept := &memLog{}
+	s := startServer(t, hub.Config{History: kept}, "")
+	kept.append(events(1, 10))
 	s.publish(events(1, 10), snapshot())
 	var retries []client.Retry
 	c := mustDial(t, s.url, fast(client.Options{OnRetry: func(r client.Retry) { retries = append(retries, r) }}))
 	for range 4 {
 		next(t, c) // the snapshot
 	}
-	log.append(events(11, 5))
+	kept.append(events(11, 5))
 	s.publish(events(11, 5), nil)
 	var seqs []uint64
 	for len(seqs) < 5 {
@@ -137,11 +137,11 @@ func TestReconnectResumesAcrossARestart(t *testing.T) {
 	s.stop()
 	// Committed while the server is down, then a new server on the same
 	// address, then live events.
-	log.append(events(16, 10))
-	s2 := startServer(t, hub.Config{History: log}, s.srv.Listener.Addr().String())
+	kept.append(events(16, 10))
+	s2 := startServer(t, hub.Config{History: kept}, s.srv.Listener.Addr().String())
 	s2.hub.SetLastSeq(25, snapshot())
 	go func() {
-		log.append(events(26, 5))
+		kept.append(events(26, 5))
 		s2.publish(events(26, 5), nil)
 	}()
 	for len(seqs) < 20 {
@@ -183,9 +183,9 @@ func lastQuery(s *server) string {
 
 // History the server no longer keeps is announced, never skipped silently.
 func TestTruncatedHistoryIsAnnounced(t *testing.T) {
-	log := &memLog{oldest: 10}
-	log.append(events(1, 30))
-	s := startServer(t, hub.Config{History: log}, "")
+	kept := &memLog{oldest: 10}
+	kept.append(events(1, 30))
+	s := startServer(t, hub.Config{History: kept}, "")
 	s.hub.SetLastSeq(30, nil)
 	c := mustDial(t, s.url, client.Options{Resume: true, Since: 3})
 	m := next(t, c)
