@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -302,5 +303,50 @@ func TestDialRefusesABadURL(t *testing.T) {
 	}
 	if _, err := client.Dial(t.Context(), "ws://127.0.0.1:1", client.Options{Schema: "v9"}); err == nil {
 		t.Error("schema v9 accepted")
+	}
+}
+
+// With RetryDial, Dial waits for a server that is not up yet.
+func TestRetryDialWaitsForTheServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there until the server starts below
+	retried := make(chan client.Retry, 100)
+	dialed := make(chan error, 1)
+	go func() {
+		c, err := client.Dial(t.Context(), "ws://"+addr+"/ws", fast(client.Options{RetryDial: true,
+			OnRetry: func(r client.Retry) {
+				select {
+				case retried <- r:
+				default:
+				}
+			}}))
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	select {
+	case r := <-retried:
+		var de *client.DialError
+		if r.Lost || !errors.As(r.Err, &de) || de.StatusCode != 0 {
+			t.Errorf("retry %+v, want a failed dial", r)
+		}
+	case err := <-dialed:
+		t.Fatalf("Dial returned %v before a server was up", err)
+	case <-time.After(wait):
+		t.Fatal("no retry")
+	}
+	startServer(t, hub.Config{}, addr)
+	select {
+	case err := <-dialed:
+		if err != nil {
+			t.Errorf("dial once the server is up: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Dial did not connect once the server was up")
 	}
 }
