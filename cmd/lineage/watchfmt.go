@@ -8,114 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lineage-arena/lineage/client"
 )
-
-// watchMsg is any server message, in either schema: v1's envelope keys and
-// v2's flat keys side by side; the printer looks at whichever is set.
-type watchMsg struct {
-	// control and v2
-	Type     string `json:"type"`
-	Message  string `json:"message"`
-	Code     string `json:"code"`
-	ClientID uint64 `json:"client_id"`
-	// v1 envelope
-	EventType string          `json:"event_type"`
-	Market    *watchMarket    `json:"market"`
-	Agent     *watchAgent     `json:"agent"`
-	Trade     json.RawMessage `json:"trade"`
-	Scar      json.RawMessage `json:"scar"`
-	Death     json.RawMessage `json:"death"`
-	Spawn     json.RawMessage `json:"spawn"`
-	Round     json.RawMessage `json:"round"`
-	Sequence  uint64          `json:"sequence"`
-	Snapshot  bool            `json:"snapshot"`
-	// v2 flat fields
-	Symbol    string          `json:"symbol"`
-	Price     json.Number     `json:"price"`
-	AgentName string          `json:"agent_name"`
-	Capital   json.Number     `json:"capital"`
-	Trades    int             `json:"trades"`
-	WinRate   float64         `json:"win_rate"`
-	Action    string          `json:"action"`
-	Timestamp string          `json:"timestamp"`
-	raw       json.RawMessage // the whole message, for v2 types of their own
-}
-
-type watchMarket struct {
-	Symbol        string      `json:"symbol"`
-	Price         json.Number `json:"price"`
-	Timestamp     string      `json:"timestamp"`
-	ChangePercent float64     `json:"change_percent"`
-	Stale         bool        `json:"stale"`
-}
-
-type watchAgent struct {
-	ID        string      `json:"agent_id"`
-	Capital   json.Number `json:"capital"`
-	WinRate   float64     `json:"win_rate"`
-	Status    string      `json:"status"`
-	Timestamp string      `json:"timestamp"`
-}
-
-// kind is the event type of a message in either schema; "" for control.
-func (m *watchMsg) kind() string {
-	if m.EventType != "" {
-		return m.EventType
-	}
-	switch m.Type {
-	case "market", "agent", "trade", "scar", "death", "spawn", "round":
-		return m.Type
-	}
-	return ""
-}
-
-// payload is the payload of a trade, scar, death, spawn or round event: in
-// v1 under the envelope's key named after the type; in v2 the message
-// itself, whose own fields may share a name with that key ("round": 12).
-func (m *watchMsg) payload() json.RawMessage {
-	if m.EventType == "" {
-		return m.raw
-	}
-	return map[string]json.RawMessage{"trade": m.Trade, "scar": m.Scar, "death": m.Death, "spawn": m.Spawn, "round": m.Round}[m.kind()]
-}
-
-// subjects are the symbol and the agents an event is about, in either
-// schema, as the server's filters see them: a symbol for market and trade
-// events, agents for agent, trade, scar, death and spawn events.
-func (m *watchMsg) subjects() (symbol string, agents []string) {
-	kind := m.kind()
-	switch {
-	case kind == "market" && m.Market != nil:
-		return m.Market.Symbol, nil
-	case kind == "market":
-		return m.Symbol, nil
-	case kind == "agent" && m.Agent != nil:
-		return "", []string{m.Agent.ID}
-	case kind == "agent":
-		return "", []string{m.AgentName}
-	case kind == "round":
-		return "", nil
-	}
-	raw := m.payload()
-	var f struct {
-		Agent  string `json:"agent_id"`
-		Symbol string `json:"symbol"`
-		Parent string `json:"parent_id"`
-		Child  string `json:"child_id"`
-	}
-	if json.Unmarshal(raw, &f) != nil {
-		return "", nil
-	}
-	switch kind {
-	case "trade":
-		return f.Symbol, []string{f.Agent}
-	case "scar", "death":
-		return "", []string{f.Agent}
-	case "spawn":
-		return "", []string{f.Parent, f.Child}
-	}
-	return "", nil
-}
 
 // printer writes watch's table. On a terminal it uses emoji and, unless
 // NO_COLOR is set, colour; elsewhere plain two-character tags, so a pipe
@@ -177,12 +72,10 @@ func (p *printer) note(format string, args ...any) {
 	fmt.Fprintln(p.w, p.paint(dim, "   "+fmt.Sprintf(format, args...)))
 }
 
-// clock formats a timestamp as HH:MM:SS.mmmZ; anything unparsable is
-// printed as it came.
-func clock(ts string) string {
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return ts
+// clock formats a timestamp as HH:MM:SS.mmmZ; none is blank.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
 	return t.UTC().Format("15:04:05.000Z")
 }
@@ -211,25 +104,26 @@ func priceText(n json.Number) string {
 }
 
 // print writes m, reporting whether it printed a row.
-func (p *printer) print(m *watchMsg) bool {
+func (p *printer) print(m *client.Message) bool {
 	switch m.Type {
-	case "welcome":
-		fmt.Fprintf(p.w, "%s Welcome: %q\n", p.icon("welcome"), m.Message)
+	case client.TypeWelcome:
+		fmt.Fprintf(p.w, "%s Welcome: %q\n", p.icon("welcome"), m.Text)
 		return true
-	case "error":
-		p.row("error", "ERROR", m.Code, "", "", m.Message, yellow)
+	case client.TypeError:
+		p.row("error", "ERROR", m.Code, "", "", m.Text, yellow)
 		return true
-	case "resume":
-		p.row("info", "RESUME", m.Code, "", "", m.Message, yellow)
+	case client.TypeResume:
+		p.row("info", "RESUME", m.Code, "", "", m.Text, yellow)
 		return true
-	case "pong", "subscribed":
-		return false
 	}
-	switch m.kind() {
-	case "market":
+	if !m.Event {
+		return false // pong, subscribed, and types watch does not know
+	}
+	switch m.Type {
+	case client.TypeMarket:
 		mk := m.Market
-		if mk == nil { // v2
-			mk = &watchMarket{Symbol: m.Symbol, Price: m.Price, Timestamp: m.Timestamp}
+		if mk == nil {
+			return false
 		}
 		icon, color := "up", green
 		if mk.ChangePercent < 0 {
@@ -240,11 +134,10 @@ func (p *printer) print(m *watchMsg) bool {
 			extra = "(stale)"
 		}
 		p.row(icon, "MARKET", mk.Symbol, priceText(mk.Price), clock(mk.Timestamp), extra, color)
-	case "agent":
+	case client.TypeAgent:
 		a := m.Agent
-		if a == nil { // v2
-			status := map[string]string{"trading": "active", "holding": "resting", "dead": "deceased"}[m.Action]
-			a = &watchAgent{ID: m.AgentName, Capital: m.Capital, WinRate: m.WinRate, Status: status, Timestamp: m.Timestamp}
+		if a == nil {
+			return false
 		}
 		color := map[string]string{"active": green, "resting": yellow, "deceased": red}[a.Status]
 		icon := a.Status
@@ -259,9 +152,9 @@ func (p *printer) print(m *watchMsg) bool {
 }
 
 // other prints trade, scar, death, spawn and round events.
-func (p *printer) other(m *watchMsg) bool {
-	kind := m.kind()
-	raw := m.payload()
+func (p *printer) other(m *client.Message) bool {
+	kind := m.Type
+	raw := m.Payload()
 	var f struct {
 		Agent     string      `json:"agent_id"`
 		Symbol    string      `json:"symbol"`
@@ -271,7 +164,7 @@ func (p *printer) other(m *watchMsg) bool {
 		Price     json.Number `json:"price"`
 		NetPnL    json.Number `json:"net_pnl"`
 		Reason    string      `json:"reason"`
-		Timestamp string      `json:"timestamp"`
+		Timestamp time.Time   `json:"timestamp"`
 		Total     int         `json:"total_scars"`
 		Scar      struct {
 			Kind     string

@@ -27,7 +27,9 @@ var allowed = map[string][]string{
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
-	"internal/promtest": {},  // test support: a real Prometheus
+	"internal/promtest": {},         // test support: a real Prometheus
+	"client":            {"market"}, // the protocol client: the standard library and the WebSocket library
+	"examples/follow":   {"market", "client"},
 	"cmd/lineage":       nil, // the composition root may import anything
 }
 
