@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"hub":               {"market", "arena", "internal/wsframe", "internal/bearer"},
 	"internal/web":      {"market", "arena", "internal/bearer"},
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
+	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
