@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,5 +154,35 @@ func TestVerify(t *testing.T) {
 	a, err := Verify(t.Context(), dir)
 	if err != nil || a.Records < 3000 || a.Pending != 0 {
 		t.Fatalf("Verify = %+v, %v", a, err)
+	}
+}
+
+// Close stops a Run going on and waits for it: nothing is committed or
+// handed on once Close has returned, and Run ends with nil.
+func TestCloseStopsRun(t *testing.T) {
+	e, err := Open(t.Context(), Config{Dir: t.TempDir(), Found: simFounding(2), TickInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closed atomic.Bool
+	first := make(chan struct{}, 1)
+	e.Subscribe(func(Step) {
+		if closed.Load() {
+			t.Error("a step handed on after Close returned")
+		}
+		select {
+		case first <- struct{}{}:
+		default:
+		}
+	})
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(context.Background(), simFeed(2)) }()
+	<-first
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed.Store(true)
+	if err := <-ran; err != nil {
+		t.Errorf("Run stopped by Close = %v", err)
 	}
 }
