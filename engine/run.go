@@ -55,6 +55,9 @@ type Feed struct {
 // durable. Stopped while held, Run returns the write failure: what it
 // holds is lost, never acknowledged.
 func (e *Engine) Run(ctx context.Context, f Feed) error {
+	if f.Source == nil {
+		return errors.New("engine: Feed.Source is nil")
+	}
 	e.mu.Lock()
 	switch {
 	case e.closed:
