@@ -5,19 +5,19 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/lineage-arena/lineage/arena"
-	"github.com/lineage-arena/lineage/eventlog"
+	"github.com/lineage-arena/lineage/engine"
 	"github.com/lineage-arena/lineage/feed"
 	"github.com/lineage-arena/lineage/metrics"
 )
 
 // startMetrics serves /metrics, /health, /livez and /readyz on the bound
-// --metrics-addr; writes reports a failing write (nil when none).
-func startMetrics(m *httpServer, maxAgents int, snap func() *arena.Snapshot, live *feed.Live, l *eventlog.Log,
-	web *webServer, tick time.Duration, writes func() error, log *slog.Logger) *httpServer {
+// --metrics-addr, reading the engine, the live feed (nil unless live) and
+// the hub.
+func startMetrics(m *httpServer, maxAgents int, e *engine.Engine, live *feed.Live,
+	web *webServer, tick time.Duration, log *slog.Logger) *httpServer {
 	version, revision := buildInfo()
 	src := metrics.Sources{
-		Arena: snap, Log: l.Stats, Hub: web.hub.Stats, Start: time.Now(), MaxAgents: maxAgents,
+		Arena: e.Snapshot, Log: e.LogStats, Hub: web.hub.Stats, Start: time.Now(), MaxAgents: maxAgents,
 		Version: version, Revision: revision,
 	}
 	if maxAgents == 0 {
@@ -28,7 +28,7 @@ func startMetrics(m *httpServer, maxAgents int, snap func() *arena.Snapshot, liv
 	}
 	// Ready while every write succeeds and a tick came within three
 	// intervals (a live feed may skip a round).
-	src.Writes = writes
+	src.Writes = e.WriteFailure
 	ready := func() error { return src.Ready(3 * tick) }
 	m.serve(metrics.Handler(metrics.NewRegistry(src), ready), nil, log)
 	log.Info("metrics", "url", "http://"+m.addr+"/metrics")

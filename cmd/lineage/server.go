@@ -2,21 +2,14 @@ package main
 
 import (
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"math"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/lineage-arena/lineage/arena"
-	"github.com/lineage-arena/lineage/eventlog"
-	"github.com/lineage-arena/lineage/graveyard"
+	"github.com/lineage-arena/lineage/engine"
 	"github.com/lineage-arena/lineage/hub"
 	"github.com/lineage-arena/lineage/internal/web"
 )
@@ -52,11 +45,9 @@ const (
 	// fdReserve descriptors are never given to connections: the log (its
 	// segment, the next one at a rollover, its directory, lock and mark),
 	// the graveyard and its key, the record and replay files, standard
-	// streams, the poller, and maxHistoryReaders readers of the log.
+	// streams, the poller, and the engine's 32 readers of the log (its
+	// History, for resumes and /api/events).
 	fdReserve = 128
-	// maxHistoryReaders bounds the readers of the log open at once, for
-	// resumes and /api/events; more wait for one to finish.
-	maxHistoryReaders = 32
 	// metricsMaxConns bounds the connections of the metrics server:
 	// scrapers and probes.
 	metricsMaxConns = 64
@@ -149,42 +140,29 @@ func (f *serverFlags) open() (*listeners, error) {
 type webServer struct {
 	hub  *hub.Hub
 	http *httpServer
-	snap atomic.Pointer[arena.Snapshot]
 }
 
 // startWeb serves the hub, the API and the dashboard on the bound --ws-addr
-// until stop. Events reach the hub only once durable: it is a commit
-// observer of h.
-func startWeb(f *serverFlags, ls *listeners, dataDir string, ar *arena.Arena, l *eventlog.Log, h *history, trades *tradeBook, log *slog.Logger) (*webServer, error) {
+// until stop. Events reach the hub only once durable: it subscribes to the
+// engine, and reads the rest — snapshots, history, trades, the graveyard —
+// from it.
+func startWeb(f *serverFlags, ls *listeners, e *engine.Engine, log *slog.Logger) *webServer {
 	w := &webServer{http: ls.web}
-	w.snap.Store(ar.Snapshot())
-	hist := newLogHistory(l)
+	hist := e.History()
 	w.hub = hub.New(hub.Config{
 		MaxConns: f.maxConns, AllowedOrigins: ls.origins, Token: f.token, Logger: log,
 		History: hist,
 	})
-	w.hub.SetLastSeq(ar.NextSeq()-1, w.snap.Load())
-	h.batchObservers = append(h.batchObservers, func(cs []committed) {
-		snap := ar.Snapshot()
-		w.snap.Store(snap)
-		evs := make([]arena.Event, len(cs))
-		for i, c := range cs {
-			evs[i] = c.event
-		}
-		// The hub takes the snapshot with the events it follows, so a new
-		// client gets one or the other, never both.
-		w.hub.Publish(evs, snap)
-	})
-	key, err := graveyard.LoadKey(dataDir) // made or checked by newUndertaker
-	if err != nil {
-		w.hub.Close(0)
-		return nil, err
-	}
+	snap := e.Snapshot()
+	w.hub.SetLastSeq(snap.NextSeq-1, snap)
+	// The hub takes the snapshot with the events it follows, so a new
+	// client gets one or the other, never both.
+	e.Subscribe(func(s engine.Step) { w.hub.Publish(s.Events, s.Snapshot) })
 	api := web.Sources{
-		Snapshot:  w.snap.Load,
-		Graveyard: func() (any, error) { return graveyard.List(filepath.Join(dataDir, "graveyard"), key) },
-		Events:    hist.raw,
-		Trades:    func(id string) any { return trades.recent(id) },
+		Snapshot:  e.Snapshot,
+		Graveyard: func() (any, error) { return e.Graveyard() },
+		Events:    hist.Events,
+		Trades:    func(id string) any { return tradeRows(e.Trades(id)) },
 		Token:     f.token,
 		Logger:    log,
 	}
@@ -199,7 +177,16 @@ func startWeb(f *serverFlags, ls *listeners, dataDir string, ar *arena.Arena, l 
 	base := scheme + "://" + w.http.addr + "/"
 	log.Info("serving", "dashboard", base, "websocket", strings.Replace(base, "http", "ws", 1), "api", base+"api/",
 		"max_conns", f.maxConns)
-	return w, nil
+	return w
+}
+
+// tradeRows are an agent's recent fills as /api/agents/{id} shows them.
+func tradeRows(trades []engine.Trade) []tradeRow {
+	rows := make([]tradeRow, len(trades))
+	for i, t := range trades {
+		rows[i] = tradeRow{Seq: t.Seq, Time: t.Time, TradeEvent: t.TradeEvent}
+	}
+	return rows
 }
 
 // stop closes every WebSocket with 1001, then the HTTP server, within the
@@ -207,78 +194,4 @@ func startWeb(f *serverFlags, ls *listeners, dataDir string, ar *arena.Arena, l 
 func (w *webServer) stop(budget time.Duration) error {
 	herr := w.hub.Close(budget / 2)
 	return errors.Join(herr, w.http.stop(budget/2))
-}
-
-// logHistory serves resumes and /api/events from the event log, with at
-// most maxHistoryReaders readers (and their descriptors) at once.
-type logHistory struct {
-	l       *eventlog.Log
-	readers chan struct{}
-}
-
-func newLogHistory(l *eventlog.Log) *logHistory {
-	return &logHistory{l: l, readers: make(chan struct{}, maxHistoryReaders)}
-}
-
-func (h *logHistory) Oldest() uint64 { return 1 }
-
-// iter waits for a reader's slot and opens an iterator at seq; done
-// closes it and frees the slot.
-func (h *logHistory) iter(seq uint64) (it *eventlog.Iter, done func()) {
-	h.readers <- struct{}{}
-	it = h.l.Iter(seq)
-	return it, func() {
-		it.Close()
-		<-h.readers
-	}
-}
-
-func (h *logHistory) Replay(from, until uint64, fn func(arena.Event) error) error {
-	it, done := h.iter(max(from, 1))
-	defer done()
-	defer it.Close()
-	for {
-		rec, err := it.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if rec.Seq >= until {
-			return nil
-		}
-		var e arena.Event
-		if err := json.Unmarshal(rec.Payload, &e); err != nil {
-			return fmt.Errorf("record %d: %w", rec.Seq, err)
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-}
-
-// raw returns up to limit stored events after since, as stored. Nothing
-// follows the largest sequence number (since+1 would wrap to the start).
-func (h *logHistory) raw(since uint64, limit int) ([]json.RawMessage, error) {
-	if since == math.MaxUint64 {
-		return nil, nil
-	}
-	it, done := h.iter(since + 1)
-	defer done()
-	var out []json.RawMessage
-	for len(out) < limit {
-		rec, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if rec.Seq == 0 {
-			continue
-		}
-		out = append(out, json.RawMessage(append([]byte(nil), rec.Payload...)))
-	}
-	return out, nil
 }

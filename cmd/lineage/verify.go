@@ -9,8 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lineage-arena/lineage/arena"
-	"github.com/lineage-arena/lineage/eventlog"
+	"github.com/lineage-arena/lineage/engine"
 	"github.com/lineage-arena/lineage/graveyard"
 )
 
@@ -21,7 +20,7 @@ deaths the log records, and that the log reaches its high-water mark (no committ
 record lost). It takes no lock and runs beside a serving process. Exit 0 when all
 hold; exit 1 naming the first bad record (by sequence) or file otherwise.`
 
-func runVerify(_ context.Context, env *Env, args []string) error {
+func runVerify(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("verify", env, verifyAbout)
 	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
 	if err := parseFlags(fs, env, args); err != nil {
@@ -30,41 +29,14 @@ func runVerify(_ context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	dead := map[string]bool{}
 	// Read-only: no lock, no repair, so verify runs beside a serving
-	// process; a frame it is writing is the end of the log.
-	// Every record is checked as serve checks it when it starts: the run is
-	// replayed from its genesis and each record compared with what the arena
-	// computes, so a record with a valid chain that the run did not produce
-	// fails here as it fails there.
-	rb := &rebuilder{found: func(g genesis, s arena.Sink) (*arena.Arena, error) {
-		return arena.New(g.config(), g.Roster, s)
-	}}
-	defer func() {
-		if rb.ar != nil {
-			rb.ar.Close()
-		}
-	}()
-	l, err := eventlog.OpenReadOnly(filepath.Join(*dataDir, "events"), eventlog.Options{Visit: func(r eventlog.Record) error {
-		if err := rb.visit(r); err != nil {
-			return err
-		}
-		if r.Type != string(arena.EventDeath) {
-			return nil
-		}
-		var e arena.Event
-		if err := json.Unmarshal(r.Payload, &e); err != nil || e.Death == nil {
-			return fmt.Errorf("%w: record %d: a death event that does not decode", eventlog.ErrCorrupt, r.Seq)
-		}
-		dead[e.Death.Agent] = true
-		return nil
-	}})
+	// process; a frame it is writing is the end of the log. Every record is
+	// checked as serve checks it when it starts (engine.Verify).
+	audit, err := engine.Verify(ctx, *dataDir)
 	if err != nil {
 		return err
 	}
-	records, _ := l.Last()
-	pending := l.Pending()
-	l.Close()
+	records, pending, dead := audit.Records, audit.Pending, audit.Dead
 	if records == 0 {
 		return fmt.Errorf("%s holds no event log", *dataDir)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -10,15 +9,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/lineage-arena/lineage/arena"
-	"github.com/lineage-arena/lineage/eventlog"
-	"github.com/lineage-arena/lineage/graveyard"
-	"github.com/lineage-arena/lineage/market"
 )
 
-// failWrites makes the event log's writes of kind op fail with ENOSPC
-// while the returned switch is on.
+// failWrites makes the writes of kind op — the event log's, or
+// "tombstone" — fail with ENOSPC while the returned switch is on.
 func failWrites(t *testing.T, op string) *atomic.Bool {
 	var on atomic.Bool
 	logFault = func(o string) error {
@@ -159,15 +153,8 @@ func TestServeHoldsOnAFailingWriteAndResumes(t *testing.T) {
 func TestServeHoldsOnAFailingTombstone(t *testing.T) {
 	dir := deadRun(t)
 	mustRemove(t, filepath.Join(dir, "graveyard", "Reckless.tomb"))
-	var failing atomic.Bool
+	failing := failWrites(t, "tombstone")
 	failing.Store(true)
-	writeTombstone = func(dir string, key []byte, tomb graveyard.Tombstone) (string, error) {
-		if failing.Load() {
-			return "", fmt.Errorf("write tombstone %s: %w", tomb.AgentID, syscall.ENOSPC)
-		}
-		return graveyard.Write(dir, key, tomb)
-	}
-	t.Cleanup(func() { writeTombstone = graveyard.Write })
 	s := startServer(t, "--data-dir", dir, "--tick-interval", "1ms")
 	s.logs.waitFor(t, "msg=metrics", s.exited)
 	metricsURL := field(t, s.logs.String(), "msg=metrics", "url")
@@ -183,88 +170,5 @@ func TestServeHoldsOnAFailingTombstone(t *testing.T) {
 	}
 	if r := runCmd(t, nil, "verify", "--data-dir", dir); r.code != 0 {
 		t.Errorf("verify after the burial: exit %d, %s", r.code, r.stderr)
-	}
-}
-
-// The events the log refuses — at a failed rollover, in the middle of a
-// step — wait in the history, in order, and a later Commit appends them
-// once the log is repaired: every event reaches the observers once, in
-// order, only when durable.
-func TestHistoryKeepsTheEventsTheLogRefused(t *testing.T) {
-	var failing atomic.Bool
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, eventlog.Options{SegmentBytes: 1 << 10, Fault: func(op string) error {
-		if failing.Load() && op == "segment" {
-			return syscall.ENOSPC
-		}
-		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if _, err := l.Append(0, time.Unix(0, 0), genesisType, []byte(`{}`)); err != nil {
-		t.Fatal(err)
-	}
-	var published []uint64
-	h := &history{log: l, observers: []func(committed){func(c committed) {
-		if c.event.Seq >= l.Durable() {
-			t.Errorf("event %d published before it was durable (%d)", c.event.Seq, l.Durable())
-		}
-		published = append(published, c.event.Seq)
-	}}}
-	seq := uint64(1)
-	step := func() {
-		for range 5 {
-			e := arena.Event{Seq: seq, Time: time.Unix(int64(seq), 0).UTC(), Type: arena.EventMarket,
-				Market: &arena.MarketEvent{Symbol: "BTC-USD", Price: market.Price(seq)}}
-			if err := h.Emit(e); err != nil {
-				t.Fatalf("Emit %d: %v", seq, err)
-			}
-			seq++
-		}
-	}
-	for range 5 {
-		step()
-		if err := h.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	failing.Store(true)
-	for l.Stats().WriteFailures == 0 {
-		if seq > 1000 {
-			t.Fatal("no rollover in 1000 events")
-		}
-		step()
-		if err := h.Commit(); err != nil && !errors.Is(err, eventlog.ErrWriteFailed) {
-			t.Fatal(err)
-		}
-	}
-	if len(h.queued) == 0 {
-		t.Fatal("no event waits after a failed rollover")
-	}
-	for range 3 {
-		if err := h.Commit(); !errors.Is(err, syscall.ENOSPC) {
-			t.Fatalf("Commit while the rollover fails = %v", err)
-		}
-	}
-	failing.Store(false)
-	if err := h.Commit(); err != nil {
-		t.Fatalf("Commit once the disk is back: %v", err)
-	}
-	step()
-	if err := h.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if len(published) != int(seq-1) {
-		t.Fatalf("%d events published, %d emitted", len(published), seq-1)
-	}
-	for i, s := range published {
-		if s != uint64(i+1) {
-			t.Fatalf("published %d at %d: a gap or a repeat", s, i)
-		}
-	}
-	if next, _ := l.Last(); next != seq {
-		t.Errorf("log ends before %d, want %d", next, seq)
 	}
 }

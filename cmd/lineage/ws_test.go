@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/lineage-arena/lineage/engine"
 )
 
 // wsConn is a WebSocket client of a running server.
@@ -182,7 +184,7 @@ func TestAgentAPIAfterARestart(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&a)
 	resp.Body.Close()
 	s.stop()
-	if a.Status != "deceased" || len(a.ScarLog) != 5 || len(a.Trades) != recentTrades {
+	if a.Status != "deceased" || len(a.ScarLog) != 5 || len(a.Trades) != engine.RecentTrades {
 		t.Fatalf("Reckless after a restart: status %s, %d scars, %d trades", a.Status, len(a.ScarLog), len(a.Trades))
 	}
 	for i, tr := range a.Trades {

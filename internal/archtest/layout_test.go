@@ -23,7 +23,8 @@ var allowed = map[string][]string{
 	"hub":               {"market", "arena", "internal/wsframe", "internal/bearer"},
 	"internal/web":      {"market", "arena", "internal/bearer"},
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
-	"loadtest":          {"internal/wsframe"}, // a client of the protocol: knows its bytes, not the hub
+	"loadtest":          {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
+	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},

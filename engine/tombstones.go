@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"encoding/hex"
@@ -15,19 +15,16 @@ import (
 // undertaker writes a signed tombstone for every death once the death is
 // durable. A tombstone that already exists is left alone: tombstones are
 // never overwritten. A tombstone whose write fails waits, in order, and
-// flush tries it again; serve holds the arena meanwhile.
+// flush tries it again; the engine holds the arena meanwhile.
 type undertaker struct {
 	dir      string
 	key      []byte
 	ar       *arena.Arena
 	log      *slog.Logger
+	fault    func(op string) error // Config.Fault
 	unburied []graveyard.Tombstone // signed-to-be tombstones not yet written
-	err      error                 // the first failure that is not a write's; serve stops on it
+	err      error                 // the first failure that is not a write's; the engine stops on it
 }
-
-// writeTombstone writes a tombstone: graveyard.Write, a seam for tests of
-// a failing disk.
-var writeTombstone = graveyard.Write
 
 // newUndertaker loads the graveyard's key and checks the graveyard against
 // deaths, every death the run's log holds. The key is made only for a run
@@ -93,12 +90,23 @@ func (u *undertaker) bury(c committed) {
 	u.flush()
 }
 
+// write writes one tombstone, unless Config.Fault says the write fails.
+func (u *undertaker) write(t graveyard.Tombstone) error {
+	if u.fault != nil {
+		if err := u.fault("tombstone"); err != nil {
+			return fmt.Errorf("write tombstone %s: %w", t.AgentID, err)
+		}
+	}
+	_, err := graveyard.Write(u.dir, u.key, t)
+	return err
+}
+
 // flush writes the tombstones waiting, oldest first, and returns the first
 // write that fails (nil once none waits).
 func (u *undertaker) flush() error {
 	for len(u.unburied) > 0 {
 		t := u.unburied[0]
-		_, err := writeTombstone(u.dir, u.key, t)
+		err := u.write(t)
 		if err != nil && !errors.Is(err, graveyard.ErrExists) {
 			return fmt.Errorf("bury %s: %w", t.AgentID, err)
 		}

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"math"
@@ -25,17 +25,17 @@ func TestRawAfterTheLargestSequence(t *testing.T) {
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	h := newLogHistory(l)
+	h := newHistory(l)
 	for _, tc := range []struct {
 		since uint64
 		want  int
 	}{{0, 3}, {2, 1}, {3, 0}, {math.MaxUint64 - 1, 0}, {math.MaxUint64, 0}} {
-		got, err := h.raw(tc.since, 100)
+		got, err := h.Events(tc.since, 100)
 		if err != nil {
-			t.Fatalf("raw(%d): %v", tc.since, err)
+			t.Fatalf("Events(%d): %v", tc.since, err)
 		}
 		if len(got) != tc.want {
-			t.Errorf("raw(%d) gave %d events, want %d", tc.since, len(got), tc.want)
+			t.Errorf("Events(%d) gave %d events, want %d", tc.since, len(got), tc.want)
 		}
 	}
 }
