@@ -24,9 +24,9 @@ import (
 // Bounds of the hub, named so they can be documented and tested.
 const (
 	// DefaultMaxBacklogBytes is Config.MaxBacklogBytes's default: 64 MiB,
-	// some 150,000 agent states. A step of 4,000 agents is about 1.8 MB in
+	// some 180,000 agent states. A step of 4,000 agents is about 1.4 MB in
 	// v1, and ten seconds of events with 4,000 agents stepped every second
-	// about 18 MB: a client that reads is never near it.
+	// about 15 MB: a client that reads is never near it.
 	DefaultMaxBacklogBytes = 64 << 20
 	// DefaultSlowTimeout is Config.SlowTimeout's default. A healthy client
 	// on a real network — a phone, Wi-Fi, another continent — can stall
