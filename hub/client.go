@@ -44,6 +44,7 @@ type client struct {
 
 	mu         sync.Mutex
 	queue      [][]byte
+	queued     int    // bytes in queue: at most Config.MaxBacklogBytes
 	draining   bool   // a writer is running: it alone writes to the socket
 	catchingUp bool   // welcome and snapshot or history first; live events wait
 	shutdown   bool   // the hub is closing: 1001 once the queue is written
@@ -65,13 +66,21 @@ type client struct {
 	// written (zero: none is out), pingData that data went before it,
 	// lastPing when the last ping was written, pingQueued that the
 	// writer is to send one, and unackedAt when the first data written
-	// since the last ping went out (zero: none).
+	// since the last ping went out (zero: none). probed says the socket
+	// was looked at for that data (ackDueLocked), and unsent what it said.
 	pingN      uint32
 	pingAt     time.Time
 	pingData   bool
 	lastPing   time.Time
 	pingQueued bool
 	unackedAt  time.Time
+	probed     bool
+	unsent     bool
+
+	// how far behind the live sequence, guarded by mu: the last event
+	// queued, handed to the writer, covered by the ping out, and known
+	// read (its ping answered)
+	queuedSeq, sentSeq, pingSeq, readSeq uint64
 
 	// the writer's own
 	pingBuf  [6]byte
@@ -79,32 +88,53 @@ type client struct {
 }
 
 // tick runs every checkEvery for every client. A ping unanswered for
-// PongTimeout cuts the client as too slow when data went before it (the
+// SlowTimeout cuts the client as too slow when data went before it (the
 // data is still unread), and closes it as gone when it was idle.
-// Otherwise, it asks for a ping to a client whose data has gone
-// unacknowledged for ackDelay, or that has not been pinged for
-// PingInterval, and reports whether the caller must start c's writer
-// (drainNow or drain).
+// Otherwise, it asks for a ping to a client whose data is due for one
+// (ackDueLocked), or that has not been pinged for PingInterval, and
+// reports whether the caller must start c's writer (drainNow or drain).
+// The caller holds the hub's lock (read).
 func (c *client) tick(now time.Time) (start bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	h := c.hub
 	switch {
 	case c.gone || c.pingQueued:
 	case !c.pingAt.IsZero():
 		switch {
-		case now.Sub(c.pingAt) < PongTimeout:
+		case now.Sub(c.pingAt) < h.cfg.SlowTimeout:
 		case c.pingData:
-			c.cutLocked(fmt.Sprintf("too slow: a ping went unanswered for %s", PongTimeout))
+			c.cutLocked(fmt.Sprintf("too slow: %d events behind, unread for %s", h.lastSeq-min(c.readSeq, h.lastSeq), h.cfg.SlowTimeout))
 		default: // an idle client that does not answer is gone
 			c.dropLocked()
-			c.hub.cfg.Logger.Info("client gone", "client", c.id, "reason", "no pong")
-			go c.close(1001, fmt.Sprintf("no answer to a ping for %s", PongTimeout))
+			h.cfg.Logger.Info("client gone", "client", c.id, "reason", "no pong")
+			go c.close(1001, fmt.Sprintf("no answer to a ping for %s", h.cfg.SlowTimeout))
 		}
-	case !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay, now.Sub(c.lastPing) >= c.hub.cfg.PingInterval:
+	case c.ackDueLocked(now), now.Sub(c.lastPing) >= h.cfg.PingInterval:
 		c.pingQueued = true
 		return c.claimLocked()
 	}
 	return false
+}
+
+// ackDueLocked reports whether data written to c and not yet covered by a
+// ping is due for one at now: once it has waited ackMax, or ackDelay when
+// c's socket still holds some of it unacknowledged by the client's kernel
+// (or cannot say). The socket is looked at once per such data.
+func (c *client) ackDueLocked(now time.Time) bool {
+	if c.unackedAt.IsZero() {
+		return false
+	}
+	switch age := now.Sub(c.unackedAt); {
+	case age >= ackMax:
+		return true
+	case age < ackDelay:
+		return false
+	case !c.probed:
+		n, ok := outq(c.rc)
+		c.probed, c.unsent = true, !ok || n > 0
+	}
+	return c.unsent
 }
 
 // claimLocked makes the caller c's writer, unless one is running or c is
@@ -126,6 +156,7 @@ func (c *client) pong(p []byte) {
 	c.mu.Lock()
 	if !c.pingAt.IsZero() && binary.BigEndian.Uint32(p) == c.pingN {
 		c.pingAt = time.Time{}
+		c.readSeq = max(c.readSeq, c.pingSeq)
 	}
 	c.mu.Unlock()
 }
@@ -180,22 +211,44 @@ func (f *filter) wants(e *arena.Event) bool {
 
 // offer queues for c the events its subscription wants, as framed (event
 // index, c's schema) gives them, under one acquisition of c's lock: this
-// runs for every client and every batch of events. It reports whether c's
-// write task must be started.
+// runs for every client and every batch of events. The batch is a step:
+// it is queued whole, or, when it does not fit in MaxBacklogBytes beside
+// what already waits, c is cut and gets none of it. It reports whether
+// c's write task must be started.
 func (c *client) offer(events []arena.Event, framed func(int, Schema) []byte) (start bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i := range events {
-		if c.gone {
-			return start
-		}
-		if c.filter.wants(&events[i]) {
-			if f := framed(i, c.schema); f != nil && c.queueLocked(f) {
-				start = true
-			}
-		}
+	if c.gone {
+		return false
 	}
-	return start
+	bound, n0, step := c.hub.cfg.MaxBacklogBytes, len(c.queue), 0
+	for i := range events {
+		if !c.filter.wants(&events[i]) {
+			continue
+		}
+		f := framed(i, c.schema)
+		if f == nil {
+			continue
+		}
+		step += len(f)
+		if c.queued+step > bound {
+			for j := i + 1; j < len(events); j++ { // the whole step's size, for the reason
+				if c.filter.wants(&events[j]) {
+					step += len(framed(j, c.schema))
+				}
+			}
+			c.queue = c.queue[:n0]
+			c.cutLocked(fmt.Sprintf("too slow: a step of %d bytes does not fit beside %d waiting (bound %d)", step, c.queued, bound))
+			return false
+		}
+		c.queue = append(c.queue, f)
+	}
+	if len(c.queue) == n0 {
+		return false
+	}
+	c.queued += step
+	c.queuedSeq = events[len(events)-1].Seq
+	return c.claimLocked()
 }
 
 // send queues v as a message.
@@ -208,8 +261,8 @@ func (c *client) send(v any) {
 	}
 }
 
-// sendLocked queues the frame f. A full queue means the client cannot keep
-// up: it is cut.
+// sendLocked queues the frame f. A backlog past its bound means the client
+// cannot keep up: it is cut.
 func (c *client) sendLocked(f []byte) {
 	if c.queueLocked(f) {
 		go c.drain()
@@ -217,14 +270,15 @@ func (c *client) sendLocked(f []byte) {
 }
 
 // queueLocked queues the frame f and reports whether the caller must
-// start c's writer (go c.drain()). A full queue means the client cannot
-// keep up: it is cut.
+// start c's writer (go c.drain()). A backlog past MaxBacklogBytes means
+// the client cannot keep up: it is cut.
 func (c *client) queueLocked(f []byte) bool {
-	if len(c.queue) >= QueueBound {
-		c.cutLocked(fmt.Sprintf("too slow: %d messages waiting", len(c.queue)))
+	if bound := c.hub.cfg.MaxBacklogBytes; c.queued+len(f) > bound {
+		c.cutLocked(fmt.Sprintf("too slow: %d bytes waiting (bound %d)", c.queued, bound))
 		return false
 	}
 	c.queue = append(c.queue, f)
+	c.queued += len(f)
 	return c.claimLocked()
 }
 
@@ -352,5 +406,5 @@ func (c *client) dropLocked() {
 		c.hub.dropped.Add(uint64(len(c.queue)))
 	}
 	c.gone = true
-	c.queue = nil
+	c.queue, c.queued = nil, 0
 }

@@ -23,9 +23,17 @@ import (
 
 // Bounds of the hub, named so they can be documented and tested.
 const (
-	// QueueBound is how many messages may wait for one client. A client
-	// whose queue is full when a message comes is too slow: it is cut.
-	QueueBound = 1024
+	// DefaultMaxBacklogBytes is Config.MaxBacklogBytes's default: 64 MiB,
+	// some 180,000 agent states. A step of 4,000 agents is about 1.4 MB in
+	// v1, and ten seconds of events with 4,000 agents stepped every second
+	// about 15 MB: a client that reads is never near it.
+	DefaultMaxBacklogBytes = 64 << 20
+	// DefaultSlowTimeout is Config.SlowTimeout's default. A healthy client
+	// on a real network — a phone, Wi-Fi, another continent — can stall
+	// for a few seconds (TCP's first retransmissions alone wait 1 s and
+	// then 2 s), so one late pong is not a reason to cut it; see
+	// docs/protocol.md for the choice against Centrifugo's and browsers'.
+	DefaultSlowTimeout = 5 * time.Second
 	// MaxInbound bounds a client frame; a larger one closes with 1009.
 	MaxInbound = 4 << 10
 	// InboundRate and InboundBurst bound client frames per second, every
@@ -33,25 +41,26 @@ const (
 	// flood closes with 1008.
 	InboundRate  = 10
 	InboundBurst = 20
-	// StallTimeout bounds how long a client that stops reading keeps its
-	// connection after the first data it leaves unread: data unacknowledged
-	// for ackDelay gets a ping (noticed within checkEvery), and a ping
-	// unanswered for PongTimeout (noticed within checkEvery) cuts the
-	// client as too slow. Socket buffers (megabytes on loopback) would
-	// hide such a client from the queue bound and the write timeout for
-	// minutes.
-	StallTimeout = ackDelay + PongTimeout + 2*checkEvery
-	// PongTimeout is how long the hub waits for the pong to its ping. A
-	// client reads the ping after everything sent before it, so a client
-	// that is more than this behind is too slow.
-	PongTimeout = time.Second
-	// ackDelay is how long data may go out to a client before a ping asks
-	// whether it was read. One ping covers everything before it, so a
-	// client being sent data is pinged about once per ackDelay, not once
-	// per write; and the ping after a burst comes this long after it,
-	// when the burst has reached everyone (a burst to 10,000 clients takes
-	// about 300 ms here: docs/performance.md).
+	// StallTimeout bounds, with the default SlowTimeout, how long a client
+	// that stops reading keeps its connection after the first data it
+	// leaves unread: that data gets a ping within ackMax (noticed within
+	// checkEvery), and a ping unanswered for SlowTimeout (noticed within
+	// checkEvery) cuts the client as too slow. With another SlowTimeout,
+	// the bound is ackMax + SlowTimeout + 2*checkEvery. Socket buffers
+	// (megabytes on loopback) would hide such a client from the backlog
+	// bound and the write timeout for minutes.
+	StallTimeout = ackMax + DefaultSlowTimeout + 2*checkEvery
+	// ackDelay and ackMax are how long data may go out to a client before
+	// a ping asks whether it was read. One ping covers everything before
+	// it, so a client being sent data is pinged about once per ackMax, not
+	// once per write. ackDelay after the first data a ping has not
+	// covered, the client's socket is looked at (SIOCOUTQ): data its
+	// kernel has not acknowledged yet gets a ping then; data it has
+	// acknowledged waits for ackMax, for an ACK says the client's kernel
+	// took the data, not that the client read it. Where the socket cannot
+	// be looked at (TLS, no Linux), ackDelay is the interval.
 	ackDelay = 400 * time.Millisecond
+	ackMax   = 2 * time.Second
 	// checkEvery is how often every client's pings are looked at.
 	checkEvery = 125 * time.Millisecond
 	// MaxPending bounds the events Publish may leave for the fan-out;
@@ -96,11 +105,25 @@ type Config struct {
 	Token string
 	// PingInterval is how often idle clients are pinged (clients being
 	// sent data are pinged more often: see StallTimeout); one that does
-	// not answer within PongTimeout is closed (1001). Default 30 s.
+	// not answer within SlowTimeout is closed as gone (1001). Default 30 s.
 	PingInterval time.Duration
-	// WriteTimeout bounds one write to a client (a write gets between half
-	// of it and all of it); a client that does not take its data in time
-	// is cut as too slow. Default 2 s.
+	// MaxBacklogBytes bounds, in bytes of frames, what waits in the hub for
+	// one client: a step (the events of one Publish, or of the Publish
+	// calls joined while the fan-out was busy) is queued whole, or, when it
+	// does not fit beside what already waits, the client is cut as too
+	// slow with a reason that says so. Frames are shared by every client,
+	// so what a client's backlog costs the hub is a slice header per frame
+	// (24 bytes), not the bytes. Default DefaultMaxBacklogBytes (64 MiB).
+	MaxBacklogBytes int
+	// SlowTimeout is how long a client may stay behind: a ping that goes
+	// unanswered this long after data cuts the client as too slow (1008),
+	// one sent to an idle client closes it as gone (1001). Pongs that come
+	// back late, but within it, keep the client. Default
+	// DefaultSlowTimeout (5 s).
+	SlowTimeout time.Duration
+	// WriteTimeout bounds one write to a client (a write gets between
+	// three quarters of it and all of it); a client that does not take its
+	// data in time is cut as too slow. Default SlowTimeout.
 	WriteTimeout time.Duration
 	// History serves ?since=N; nil means resume is not offered.
 	History History
@@ -166,8 +189,14 @@ func newHub(cfg Config, poll bool) *Hub {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
+	if cfg.MaxBacklogBytes <= 0 {
+		cfg.MaxBacklogBytes = DefaultMaxBacklogBytes
+	}
+	if cfg.SlowTimeout <= 0 {
+		cfg.SlowTimeout = DefaultSlowTimeout
+	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 2 * time.Second
+		cfg.WriteTimeout = cfg.SlowTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -246,9 +275,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.live.Add(1)
 	h.mu.Unlock()
-	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
-		rd: wsframe.NewServerSide(MaxInbound), tokens: InboundBurst,
-		lastFill: h.cfg.Now(), lastPing: h.cfg.Now()}
 	conn, rw, _, err := h.upgrader.Upgrade(r, w) // a refusal is answered in HTTP
 	if err != nil {
 		if conn != nil {
@@ -265,7 +291,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, _ := rw.Reader.Peek(n)
 		early = append(early, b...)
 	}
-	c.nc = conn
+	h.attach(conn, schema, since, resume, early)
+}
+
+// attach serves conn, upgraded, as a client: counted in conns and live
+// already, with early the bytes it sent behind its request.
+func (h *Hub) attach(conn net.Conn, schema Schema, since uint64, resume bool, early []byte) {
+	now := h.cfg.Now()
+	c := &client{hub: h, id: h.nextID.Add(1), schema: schema, since: since, resume: resume,
+		rd: wsframe.NewServerSide(MaxInbound), tokens: InboundBurst, lastFill: now, lastPing: now, nc: conn}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		c.rc, _ = tc.SyscallConn()
 	}
@@ -590,6 +624,10 @@ func (h *Hub) open(c *client) {
 	}
 	last, snap := h.lastSeq, h.snap
 	c.catchingUp, c.draining = true, true // the writer starts with the welcome
+	c.queuedSeq, c.sentSeq, c.readSeq = last, last, last
+	if c.resume && c.since < last {
+		c.readSeq = c.since
+	}
 	h.clients[c] = struct{}{}
 	go c.start(last, snap)
 }

@@ -16,7 +16,7 @@ import (
 func (c *client) start(last uint64, snap *arena.Snapshot) {
 	h := c.hub
 	// The first write carries the first ping: whether a new client reads
-	// is known within PongTimeout, at no cost of a write.
+	// is known within SlowTimeout, at no cost of a write.
 	out := &batch{c: c, ping: true}
 	out.add(frame(mustJSON(welcomeMsg{Type: "welcome", ClientID: c.id, Timestamp: h.cfg.Now().UTC(), Message: WelcomeText, Sequence: last})))
 	var ok bool

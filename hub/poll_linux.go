@@ -212,3 +212,16 @@ func tryWritev(rc syscall.RawConn, frames [][]byte) (int, error) {
 
 // maxIovecs is how many buffers one writev(2) takes (IOV_MAX).
 const maxIovecs = 1024
+
+// outq returns how many bytes sent on rc its peer has not acknowledged
+// (SIOCOUTQ); ok is false when the socket cannot say (rc nil: TLS).
+func outq(rc syscall.RawConn) (n int, ok bool) {
+	if rc == nil {
+		return 0, false
+	}
+	var err error
+	if rc.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }) != nil || err != nil {
+		return 0, false
+	}
+	return n, true
+}

@@ -1,6 +1,6 @@
 // Package hub fans the arena's events out to WebSocket clients: each event
 // is encoded once per schema and the same bytes are queued to every client
-// that wants it. Every client has a bounded queue; a client that cannot
+// that wants it. Every client has a backlog bounded in bytes; a client that cannot
 // keep up is disconnected with a close reason that says so, and nobody —
 // not the arena, not another client — ever waits for it.
 package hub
@@ -16,7 +16,8 @@ type Stats struct {
 	MessagesSent uint64
 	BytesSent    uint64
 	// SlowDisconnects counts clients cut as too slow: the ping after their
-	// data went unanswered, their queue overflowed or a write timed out.
+	// data went unanswered for Config.SlowTimeout, a step did not fit in
+	// their backlog's bound (Config.MaxBacklogBytes) or a write timed out.
 	SlowDisconnects uint64
 	// MessagesDropped counts messages a client will never get because it
 	// was cut while they waited in its queue.

@@ -95,7 +95,8 @@ func (c *client) take(now time.Time) (frames [][]byte, ok bool) {
 		return nil, false
 	}
 	batch, ping := c.queue, c.pingQueued
-	c.queue, c.pingQueued = nil, false
+	c.queue, c.queued, c.pingQueued = nil, 0, false
+	c.sentSeq = c.queuedSeq
 	if len(batch) == 0 && !ping {
 		c.draining = false
 		shutdown := c.shutdown
@@ -148,23 +149,23 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 
 // pingLocked returns frames with the ping that is due (or forced) after
 // them; c.mu is held. A ping rides with data only when data written
-// before has waited ackDelay unacknowledged: a steady stream carries one
-// ping per ackDelay in its own writes. Data that comes in bursts is
-// pinged by tick, ackDelay after the burst, so the pongs do not compete
-// with the next burst's writes (for the clients' CPU and the hub's). A
-// ping is marked out before it is written: its pong may come back before
-// the write returns.
+// before is due for one (ackDueLocked): a steady stream carries one ping
+// per ackMax in its own writes. Data that comes in bursts is pinged by
+// tick, after the burst, so the pongs do not compete with the next
+// burst's writes (for the clients' CPU and the hub's). A ping is marked
+// out before it is written: its pong may come back before the write
+// returns.
 func (c *client) pingLocked(frames [][]byte, forcePing bool, now time.Time) [][]byte {
 	data := len(frames)
-	due := !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackDelay
-	if c.pingAt.IsZero() && (forcePing || data > 0 && due) {
+	if c.pingAt.IsZero() && (forcePing || data > 0 && c.ackDueLocked(now)) {
 		c.pingN++
 		frames = append(frames, pingFrame(&c.pingBuf, c.pingN))
 		c.pingAt, c.lastPing = now, now
 		c.pingData = !c.unackedAt.IsZero() || data > 0
+		c.pingSeq = c.sentSeq
 		c.unackedAt = time.Time{}
 	} else if data > 0 && c.unackedAt.IsZero() {
-		c.unackedAt = now
+		c.unackedAt, c.probed = now, false
 	}
 	return frames
 }
@@ -186,10 +187,11 @@ func countText(frames [][]byte) (msgs, payload int) {
 // that outlasts the deadline cuts the client as too slow; any failed write
 // ends the connection.
 func (c *client) writeWait(frames [][]byte, msgs, payload int, now time.Time) bool {
-	// The deadline is moved only when less than half of it is left: a
-	// write gets between WriteTimeout/2 and WriteTimeout, and a busy
-	// client costs one timer update per WriteTimeout/2, not one per batch.
-	if wt := c.hub.cfg.WriteTimeout; c.deadline.Sub(now) < wt/2 {
+	// The deadline is moved only when less than three quarters of it are
+	// left: a write gets between 3/4 of WriteTimeout and all of it, and a
+	// busy client costs one timer update per WriteTimeout/4, not one per
+	// batch.
+	if wt := c.hub.cfg.WriteTimeout; c.deadline.Sub(now) < wt*3/4 {
 		c.deadline = now.Add(wt)
 		c.nc.SetWriteDeadline(c.deadline)
 	}
