@@ -75,7 +75,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		}
 	}()
 	e, err := engine.Open(ctx, engine.Config{
-		Dir: *dataDir, TickInterval: *interval, AgentInterval: *agentEvery, Logger: log, Fault: logFault,
+		Dir: *dataDir, TickInterval: *interval, AgentInterval: *agentEvery, Logger: log, Fault: logFault, Clock: serveClock,
 		Found: func() (engine.Founding, error) {
 			var err error
 			if st, err = af.resolve(fs, env, time.Time{}); err != nil {
@@ -138,6 +138,10 @@ func warnDataDirMode(dir string, log *slog.Logger) {
 // logFault is the engine's Config.Fault: nil, a seam for tests of a
 // failing disk.
 var logFault func(op string) error
+
+// serveClock is the engine's Config.Clock: nil (time.Now), a seam for the
+// test that pins serve's wire bytes.
+var serveClock func() time.Time
 
 // adopt makes the flags describe the stored run. A flag given explicitly
 // that contradicts it is a usage error: a data dir holds one run.
