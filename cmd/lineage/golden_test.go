@@ -13,7 +13,7 @@ import (
 
 // goldenFrames is how many event frames of each schema the golden file
 // holds.
-const goldenFrames = 300
+const goldenFrames = 600
 
 // The bytes serve sends for a seed do not change: a client resuming from
 // sequence 0 gets, in each schema, the welcome and then the run's events,
@@ -27,7 +27,7 @@ func TestServeWireBytesUnchanged(t *testing.T) {
 	serveClock = func() time.Time { return start.Add(time.Duration(calls.Add(1)) * time.Second) }
 	t.Cleanup(func() { serveClock = nil })
 
-	s := startServer(t, "--data-dir", t.TempDir(), "--seed", "7", "--tick-interval", "1ms", "--agent-interval", "1h",
+	s := startServer(t, "--data-dir", t.TempDir(), "--seed", "7", "--agents", "40", "--leverage", "50", "--tick-interval", "1ms", "--agent-interval", "1h",
 		"--round-ticks", "20")
 	s.logs.waitFor(t, "msg=serving", s.exited)
 	base := field(t, s.logs.String(), "msg=serving", "websocket")
