@@ -10,7 +10,6 @@ import (
 	"time"
 )
 
-
 // goldenFrames is how many event frames of each schema the golden file
 // holds.
 const goldenFrames = 600
