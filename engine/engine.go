@@ -56,6 +56,14 @@ type Config struct {
 	// nothing is rebuilt. A data dir holds one run: this is where a caller
 	// refuses a configuration that contradicts it.
 	Stored func(Genesis) error
+	// Strategies are the strategies of the caller's own that a run's
+	// roster may name, beside arena.Builtin(). A new run is founded with
+	// them (added to Founding.Arena.Strategies); a stored run is rebuilt
+	// with them, and refused with ErrStrategyMissing if its roster names
+	// one that is missing. Register the same strategies, by the same
+	// names and with the same behaviour, every time the data dir is
+	// opened: the rebuild recomputes every event. Nil: the built-ins only.
+	Strategies []arena.StrategySpec
 	// TickInterval is the time between market steps of a source Run paces
 	// (see Feed.Live). Default 5s.
 	TickInterval time.Duration
@@ -162,8 +170,12 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 				return nil, err
 			}
 		}
+		ac, err := cfg.arenaConfig(g)
+		if err != nil {
+			return nil, err
+		}
 		sink.to = s
-		return arena.New(g.Config(), g.Roster, sink)
+		return arena.New(ac, g.Roster, sink)
 	}}
 	l, err := eventlog.Open(filepath.Join(cfg.Dir, "events"), eventlog.Options{
 		Logger: cfg.Logger, Visit: interruptible(ctx, rb.visit), Fault: cfg.Fault,
@@ -217,6 +229,7 @@ func (e *Engine) found(ctx context.Context) error {
 	}
 	ac := f.Arena
 	ac.FirstSeq = 1
+	ac.Strategies = append(ac.Strategies[:len(ac.Strategies):len(ac.Strategies)], e.cfg.Strategies...)
 	ar, err := arena.New(ac, f.Roster, e.h)
 	if err != nil {
 		return err

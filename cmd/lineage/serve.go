@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lineage-arena/lineage/engine"
+	"github.com/lineage-arena/lineage/feed"
 )
 
 const serveAbout = `lineage serve: run the arena live, one market step every --tick-interval.
@@ -54,28 +55,33 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	// Everything that can be checked, loaded or bound without the data dir
 	// is, first: a mistake or a busy port leaves the data dir untouched.
-	ls, err := sf.open()
+	var st *setup // the feed: opened by Found for a new run, after Open for a stored one
+	srv, err := sf.listen(*interval, func() *feed.Live {
+		if st == nil {
+			return nil
+		}
+		return st.live
+	}, log)
 	if err != nil {
 		return err
 	}
 	serving := false
 	defer func() {
 		if !serving {
-			ls.close()
+			srv.Close(context.Background())
 		}
 	}()
 	warnDataDirMode(*dataDir, log)
 
 	// One pass over the log both checks it and rebuilds the run it holds;
 	// an empty one gets the run the flags describe.
-	var st *setup // the feed: opened by Found for a new run, after Open for a stored one
 	defer func() {
 		if st != nil {
 			st.Close()
 		}
 	}()
 	e, err := engine.Open(ctx, engine.Config{
-		Dir: *dataDir, TickInterval: *interval, AgentInterval: *agentEvery, Logger: log, Fault: logFault,
+		Dir: *dataDir, TickInterval: *interval, AgentInterval: *agentEvery, Logger: log, Fault: logFault, Clock: serveClock,
 		Found: func() (engine.Founding, error) {
 			var err error
 			if st, err = af.resolve(fs, env, time.Time{}); err != nil {
@@ -97,8 +103,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	web := startWeb(&sf, ls, e, log)
-	mx := startMetrics(ls.metrics, sf.metricsAgents, e, st.live, web, *interval, log)
+	if err := srv.Start(e); err != nil {
+		return err
+	}
 	serving = true
 	f := engine.Feed{Source: st.src, Live: st.live != nil}
 	if st.record != nil {
@@ -107,7 +114,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	err = e.Run(ctx, f)
 	// Shutdown: 1001 to every client and both HTTP servers closed within
 	// the budget; the log was committed by Run and closes on return.
-	return errors.Join(err, web.stop(3*time.Second), mx.stop(time.Second))
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return errors.Join(err, srv.Close(sctx))
 }
 
 // interrupted returns nil, having said so, for an error that a cancelled
@@ -138,6 +147,10 @@ func warnDataDirMode(dir string, log *slog.Logger) {
 // logFault is the engine's Config.Fault: nil, a seam for tests of a
 // failing disk.
 var logFault func(op string) error
+
+// serveClock is the engine's Config.Clock: nil (time.Now), a seam for the
+// test that pins serve's wire bytes.
+var serveClock func() time.Time
 
 // adopt makes the flags describe the stored run. A flag given explicitly
 // that contradicts it is a usage error: a data dir holds one run.

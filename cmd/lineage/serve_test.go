@@ -59,17 +59,17 @@ func waitOutput[T any](t *testing.T, w *logWatcher, want string, done <-chan T) 
 	}
 }
 
-// server is a `lineage serve` running in-process.
-type server struct {
+// serveProc is a `lineage serve` running in-process.
+type serveProc struct {
 	logs   *logWatcher
 	cancel context.CancelFunc
 	exited chan int
 }
 
-func startServer(t *testing.T, args ...string) *server {
+func startServer(t *testing.T, args ...string) *serveProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &server{logs: newLogWatcher(), cancel: cancel, exited: make(chan int, 1)}
+	s := &serveProc{logs: newLogWatcher(), cancel: cancel, exited: make(chan int, 1)}
 	env := &Env{Stdout: &bytes.Buffer{}, Stderr: s.logs, Getenv: func(string) string { return "" }}
 	for _, flag := range []string{"--ws-addr", "--metrics-addr"} {
 		if !slices.Contains(args, flag) {
@@ -82,7 +82,7 @@ func startServer(t *testing.T, args ...string) *server {
 }
 
 // stop cancels the server as SIGINT would and returns its exit code.
-func (s *server) stop() int {
+func (s *serveProc) stop() int {
 	s.cancel()
 	return <-s.exited
 }

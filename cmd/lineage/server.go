@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/lineage-arena/lineage/engine"
-	"github.com/lineage-arena/lineage/hub"
-	"github.com/lineage-arena/lineage/internal/web"
+	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/server"
 )
 
 // serverFlags are serve's network flags.
@@ -50,9 +48,9 @@ const (
 	fdReserve = 128
 	// metricsMaxConns bounds the connections of the metrics server:
 	// scrapers and probes.
-	metricsMaxConns = 64
+	metricsMaxConns = server.MetricsMaxConns
 	// defaultMaxConns is --max-conns when the open-files limit holds it.
-	defaultMaxConns = 20_000
+	defaultMaxConns = server.DefaultMaxConns
 )
 
 // connsBound returns the most connections --max-conns may ask for under a
@@ -67,24 +65,14 @@ func connsBound(limit uint64) int {
 	return int(min(limit-fdReserve-metricsMaxConns, 1<<31))
 }
 
-// listeners are serve's network side made ready before the data dir is
-// touched: flags checked, the TLS key pair loaded, both addresses bound.
-type listeners struct {
-	web, metrics *httpServer
-	cert         *tls.Certificate // nil without TLS
-	origins      []string
-}
-
-// close releases both addresses, for a serve that stops before serving.
-func (ls *listeners) close() {
-	ls.web.stop(0)
-	ls.metrics.stop(0)
-}
-
-// open checks the network flags and binds both addresses. Without
-// --max-conns the bound is defaultMaxConns, or what the open-files limit
-// holds if that is less; a --max-conns the limit cannot hold is refused.
-func (f *serverFlags) open() (*listeners, error) {
+// listen checks the network flags and binds both addresses, before the
+// data dir is touched. Without --max-conns the bound is defaultMaxConns,
+// or what the open-files limit holds if that is less; a --max-conns the
+// limit cannot hold is refused.
+//
+// live is the run's live feed, known once the data dir is read: nil until
+// then, and nil for a run on another feed.
+func (f *serverFlags) listen(tick time.Duration, live func() *feed.Live, log *slog.Logger) (*server.Server, error) {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together")
 	}
@@ -118,80 +106,34 @@ func (f *serverFlags) open() (*listeners, error) {
 	if err := checkAddr("metrics-addr", f.metricsAddr); err != nil {
 		return nil, err
 	}
-	ls := &listeners{origins: origins}
+	cfg := server.Config{
+		WSAddr: f.wsAddr, MetricsAddr: f.metricsAddr, Token: f.token, AllowedOrigins: origins, MaxConns: f.maxConns,
+		MetricsMaxAgents: f.metricsAgents, TickInterval: tick, Logger: log,
+	}
+	if f.metricsAgents == 0 {
+		cfg.MetricsMaxAgents = -1 // none: zero would mean the default
+	}
+	cfg.Version, cfg.Revision = buildInfo()
+	cfg.Feed = func() (feed.LiveStats, bool) {
+		if l := live(); l != nil {
+			return l.Stats(), true
+		}
+		return feed.LiveStats{}, false
+	}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
 		}
-		ls.cert = &cert
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if ls.web, err = listen("ws-addr", f.wsAddr, httpLimits{MaxConns: f.maxConns}); err != nil {
-		return nil, err
+	srv, err := server.Listen(cfg)
+	if le := (*server.ListenError)(nil); errors.As(err, &le) {
+		flag := "ws-addr"
+		if le.Metrics {
+			flag = "metrics-addr"
+		}
+		return nil, fmt.Errorf("--%s: %w", flag, le.Err)
 	}
-	if ls.metrics, err = listen("metrics-addr", f.metricsAddr, httpLimits{MaxConns: metricsMaxConns}); err != nil {
-		ls.web.stop(0)
-		return nil, err
-	}
-	return ls, nil
-}
-
-// webServer is the HTTP side of serve: the hub, the API, the dashboard.
-type webServer struct {
-	hub  *hub.Hub
-	http *httpServer
-}
-
-// startWeb serves the hub, the API and the dashboard on the bound --ws-addr
-// until stop. Events reach the hub only once durable: it subscribes to the
-// engine, and reads the rest — snapshots, history, trades, the graveyard —
-// from it.
-func startWeb(f *serverFlags, ls *listeners, e *engine.Engine, log *slog.Logger) *webServer {
-	w := &webServer{http: ls.web}
-	hist := e.History()
-	w.hub = hub.New(hub.Config{
-		MaxConns: f.maxConns, AllowedOrigins: ls.origins, Token: f.token, Logger: log,
-		History: hist,
-	})
-	snap := e.Snapshot()
-	w.hub.SetLastSeq(snap.NextSeq-1, snap)
-	// The hub takes the snapshot with the events it follows, so a new
-	// client gets one or the other, never both.
-	e.Subscribe(func(s engine.Step) { w.hub.Publish(s.Events, s.Snapshot) })
-	api := web.Sources{
-		Snapshot:  e.Snapshot,
-		Graveyard: func() (any, error) { return e.Graveyard() },
-		Events:    hist.Events,
-		Trades:    func(id string) any { return tradeRows(e.Trades(id)) },
-		Token:     f.token,
-		Logger:    log,
-	}
-	// WebSockets leave the HTTP server's count when upgraded: the hub's
-	// count keeps them within --max-conns.
-	w.http.ln.others = func() int64 { return w.hub.Stats().Connections }
-	w.http.serve(web.Handler(api, w.hub), ls.cert, log)
-	scheme := "http"
-	if ls.cert != nil {
-		scheme = "https"
-	}
-	base := scheme + "://" + w.http.addr + "/"
-	log.Info("serving", "dashboard", base, "websocket", strings.Replace(base, "http", "ws", 1), "api", base+"api/",
-		"max_conns", f.maxConns)
-	return w
-}
-
-// tradeRows are an agent's recent fills as /api/agents/{id} shows them.
-func tradeRows(trades []engine.Trade) []tradeRow {
-	rows := make([]tradeRow, len(trades))
-	for i, t := range trades {
-		rows[i] = tradeRow{Seq: t.Seq, Time: t.Time, TradeEvent: t.TradeEvent}
-	}
-	return rows
-}
-
-// stop closes every WebSocket with 1001, then the HTTP server, within the
-// shutdown budget, and waits for the serving goroutine.
-func (w *webServer) stop(budget time.Duration) error {
-	herr := w.hub.Close(budget / 2)
-	return errors.Join(herr, w.http.stop(budget/2))
+	return srv, err
 }

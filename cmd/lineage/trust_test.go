@@ -92,7 +92,7 @@ func TestServeBuriesAMissingTombstoneAtStart(t *testing.T) {
 
 // refused waits for a server that should refuse to start: it returns the
 // exit code and the log, or fails the test once the server serves.
-func refused(t *testing.T, s *server) (int, string) {
+func refused(t *testing.T, s *serveProc) (int, string) {
 	t.Helper()
 	for {
 		if strings.Contains(s.logs.String(), "msg=serving") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 )
 
 func runVersion(_ context.Context, env *Env, args []string) error {
@@ -28,3 +29,20 @@ func versionLine(version, revision string) string {
 
 // modulePath is the module lineage is built from.
 const modulePath = "github.com/lineage-arena/lineage"
+
+// buildInfo returns the module version and VCS revision, "unknown" when the
+// binary does not carry them.
+func buildInfo() (version, revision string) {
+	version, revision = "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	return version, revision
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +20,7 @@ import (
 type wsConn struct {
 	conn   *gws.Conn
 	msgs   chan map[string]any
+	raw    chan []byte // the messages' bytes instead, when set
 	closed chan error
 }
 
@@ -29,6 +31,11 @@ func (h wsHandler) OnClose(_ *gws.Conn, err error) { h.c.closed <- err }
 func (h wsHandler) OnPing(c *gws.Conn, p []byte)   { c.WritePong(p) }
 func (h wsHandler) OnPong(*gws.Conn, []byte)       {}
 func (h wsHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
+	if h.c.raw != nil {
+		h.c.raw <- bytes.Clone(m.Bytes())
+		m.Close()
+		return
+	}
 	var v map[string]any
 	json.Unmarshal(m.Bytes(), &v)
 	m.Close()
@@ -37,7 +44,17 @@ func (h wsHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 
 func wsDial(t *testing.T, url string) *wsConn {
 	t.Helper()
-	c := &wsConn{msgs: make(chan map[string]any, 100_000), closed: make(chan error, 1)}
+	return wsDialConn(t, url, &wsConn{msgs: make(chan map[string]any, 100_000), closed: make(chan error, 1)})
+}
+
+// wsDialRaw is wsDial for a client that reads the messages' bytes (raw).
+func wsDialRaw(t *testing.T, url string) *wsConn {
+	t.Helper()
+	return wsDialConn(t, url, &wsConn{raw: make(chan []byte, 100_000), closed: make(chan error, 1)})
+}
+
+func wsDialConn(t *testing.T, url string, c *wsConn) *wsConn {
+	t.Helper()
 	conn, _, err := gws.NewClient(wsHandler{c}, &gws.ClientOption{Addr: url, ReadMaxPayloadSize: 1 << 20})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)

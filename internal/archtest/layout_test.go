@@ -31,7 +31,11 @@ var allowed = map[string][]string{
 	"internal/promtest": {},         // test support: a real Prometheus
 	"client":            {"market"}, // the protocol client: the standard library and the WebSocket library
 	"examples/follow":   {"market", "client"},
-	"cmd/lineage":       nil, // the composition root may import anything
+	// a user's program: its own strategy served with the full stack.
+	"examples/strategy": {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer", "server"},
+	// server serves an engine: the hub, the API and dashboard, the metrics.
+	"server":      {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer"},
+	"cmd/lineage": nil, // the composition root may import anything
 }
 
 func TestImportsPointInward(t *testing.T) {

@@ -1,10 +1,9 @@
-package main
+package server
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,7 +12,7 @@ import (
 	"time"
 )
 
-// httpLimits are the bounds of one of serve's HTTP servers. The zero value
+// httpLimits are the bounds of one of the Server's HTTP servers. The zero value
 // of each field is its documented default.
 type httpLimits struct {
 	// MaxConns bounds the TCP connections open at once, HTTP and
@@ -97,7 +96,7 @@ func (b *boundedListener) connState(_ net.Conn, s http.ConnState) {
 	}
 }
 
-// httpServer is one of serve's HTTP servers: listening on its address,
+// httpServer is one of the Server's HTTP servers: listening on its address,
 // serving on a goroutine it owns, stopped and waited for by stop.
 type httpServer struct {
 	ln     *boundedListener
@@ -108,12 +107,12 @@ type httpServer struct {
 	err    error // Serve's result, read after done
 }
 
-// listen binds addr (flag names it in errors) before anything else of
-// serve is started, so that a busy address changes nothing.
-func listen(flag, addr string, lim httpLimits) (*httpServer, error) {
+// listen binds addr before anything else is started, so that a busy
+// address changes nothing.
+func listen(addr string, lim httpLimits) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flag, err)
+		return nil, err
 	}
 	lim = lim.withDefaults()
 	b := &boundedListener{Listener: ln, max: int64(lim.MaxConns)}
@@ -125,18 +124,18 @@ func listen(flag, addr string, lim httpLimits) (*httpServer, error) {
 }
 
 // serve serves h on the bound listener on a goroutine of its own, with TLS
-// when cert is set.
-func (s *httpServer) serve(h http.Handler, cert *tls.Certificate, log *slog.Logger) {
+// when tc is set.
+func (s *httpServer) serve(h http.Handler, tc *tls.Config, log *slog.Logger) {
 	s.srv.Handler = h
 	s.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	if cert != nil {
-		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	if tc != nil {
+		s.srv.TLSConfig = tc.Clone()
 	}
 	s.served = true
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
-		if cert != nil {
+		if tc != nil {
 			s.err = s.srv.ServeTLS(s.ln, "", "")
 		} else {
 			s.err = s.srv.Serve(s.ln)
@@ -147,11 +146,16 @@ func (s *httpServer) serve(h http.Handler, cert *tls.Certificate, log *slog.Logg
 // stop shuts the server down within budget and waits for its goroutine;
 // a server that never served just releases its address.
 func (s *httpServer) stop(budget time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	return s.shutdown(ctx)
+}
+
+// shutdown is stop until ctx is done.
+func (s *httpServer) shutdown(ctx context.Context) error {
 	if !s.served {
 		return s.ln.Close()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	s.done.Wait()
 	if errors.Is(s.err, http.ErrServerClosed) {
