@@ -375,15 +375,15 @@ func (ar *Arena) loadAgent(c *ckptAgent) (*agent, error) {
 }
 
 // EmitCheckpoint emits a checkpoint event, stamped now: c commits the
-// state the arena had at sequence c.StateSeq, which must be before the
-// next. It changes nothing else — not the ledger hash, not an agent — so a
+// state the arena had when its next sequence was c.StateSeq: the next
+// one, or one before it. It changes nothing else — not the ledger hash, not an agent — so a
 // replay feeds the logged event back through it, as it does a tick.
 func (ar *Arena) EmitCheckpoint(now time.Time, c CheckpointEvent) error {
 	if ar.err != nil {
 		return ar.err
 	}
-	if c.StateSeq >= ar.seq || c.StateSeq < ar.cfg.FirstSeq {
-		return fmt.Errorf("%w: state sequence %d is not in [%d, %d)", ErrCheckpoint, c.StateSeq, ar.cfg.FirstSeq, ar.seq)
+	if c.StateSeq > ar.seq || c.StateSeq < ar.cfg.FirstSeq {
+		return fmt.Errorf("%w: state sequence %d is not in [%d, %d]", ErrCheckpoint, c.StateSeq, ar.cfg.FirstSeq, ar.seq)
 	}
 	if err := ar.publish(Event{Type: EventCheckpoint, Tick: ar.ticks, Checkpoint: &c}, now); err != nil {
 		return ar.fail(err)

@@ -138,6 +138,8 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 	}()
 	// commit makes the events emitted so far durable and buries the dead;
 	// a write failure holds the arena until a retry succeeds.
+	// A checkpoint write in flight is waited for whatever ends the loop.
+	defer e.ckpt.wait()
 	retry := time.NewTimer(retryMin)
 	retry.Stop()
 	defer retry.Stop()
@@ -213,6 +215,12 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 			}
 			err = e.ar.EmitAgentStates(at)
 		case <-ctx.Done():
+			// A checkpoint being written is recorded in the last commit.
+			if w, ok := e.ckpt.wait(); ok {
+				if err := e.ckpt.record(e.ar, w, laterOf(e.cfg.Clock().UTC(), last)); err != nil {
+					return err
+				}
+			}
 			if err := commit(); err != nil {
 				return err
 			}
@@ -235,10 +243,22 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 		if err == nil {
 			err = commit()
 		}
+		if err == nil && e.failing.Load() == nil {
+			last = laterOf(e.cfg.Clock().UTC(), last)
+			err = e.ckpt.afterCommit(e.ar, last)
+		}
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// laterOf returns the later of two times.
+func laterOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // stepTick is a tick for the loop; more says the tick is not the last of
