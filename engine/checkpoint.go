@@ -85,12 +85,11 @@ type checkpointer struct {
 	dir   string // the data dir's checkpoints/
 	steps int    // ≤ 0: no step trigger
 	every time.Duration
-	clock func() time.Time
 	log   *slog.Logger
 	fault func(op string) error
 
 	count int       // steps committed since the last checkpoint
-	since time.Time // when the last checkpoint was taken (or Run started)
+	since time.Time // the step time of the last checkpoint (or of the first step)
 	off   bool      // the arena cannot be checkpointed: said once
 	busy  bool
 	done  chan checkpointWrite // capacity 1: the writer never blocks
@@ -120,15 +119,17 @@ func newCheckpointer(cfg Config) *checkpointer {
 	kept := newestFirst(files)
 	slices.Reverse(kept)
 	return &checkpointer{
-		dir: filepath.Join(cfg.Dir, checkpointDir), steps: steps, every: every, clock: cfg.Clock, log: cfg.Logger,
-		fault: cfg.Fault, since: cfg.Clock(), done: make(chan checkpointWrite, 1), kept: kept,
+		dir: filepath.Join(cfg.Dir, checkpointDir), steps: steps, every: every, log: cfg.Logger,
+		fault: cfg.Fault, done: make(chan checkpointWrite, 1), kept: kept,
 	}
 }
 
 // afterCommit is called on Run's goroutine after every commit that
 // succeeded, with the arena between steps: it emits the checkpoint event
 // of a file that became durable (the next commit makes it durable too),
-// and starts a checkpoint when one is due. at stamps the event.
+// and starts a checkpoint when one is due. at is the time of the step
+// just committed: it stamps the event and measures the interval (the
+// engine's clock is the pacer's, and is not called here).
 func (c *checkpointer) afterCommit(ar *arena.Arena, at time.Time) error {
 	if c == nil || c.off {
 		return nil
@@ -140,8 +141,11 @@ func (c *checkpointer) afterCommit(ar *arena.Arena, at time.Time) error {
 		c.busy, ready = false, &w
 	default:
 	}
-	if !c.busy && ((c.steps > 0 && c.count >= c.steps) || (c.every > 0 && c.clock().Sub(c.since) >= c.every)) {
-		c.start(ar)
+	if c.since.IsZero() {
+		c.since = at
+	}
+	if !c.busy && ((c.steps > 0 && c.count >= c.steps) || (c.every > 0 && at.Sub(c.since) >= c.every)) {
+		c.start(ar, at)
 	}
 	if ready != nil {
 		return c.record(ar, *ready, at)
@@ -150,8 +154,8 @@ func (c *checkpointer) afterCommit(ar *arena.Arena, at time.Time) error {
 }
 
 // start encodes the arena's state now and hands it to a writer goroutine.
-func (c *checkpointer) start(ar *arena.Arena) {
-	c.count, c.since = 0, c.clock()
+func (c *checkpointer) start(ar *arena.Arena, at time.Time) {
+	c.count, c.since = 0, at
 	data, err := ar.Checkpoint()
 	if err != nil {
 		c.off = true

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // fixedClock stamps every step with the same time, so that two runs over

@@ -176,6 +176,7 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 		return err
 	}
 	last := time.Time{}
+	stepAt := time.Time{} // the time of the last step, a tick's or agent states'
 	for {
 		if e.failing.Load() != nil {
 			// Held: nothing new is taken until the retry commits.
@@ -201,7 +202,7 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 			if tk.Time.Before(last) {
 				tk.Time = last
 			}
-			last = tk.Time
+			last, stepAt = tk.Time, tk.Time
 			err = e.ar.Step(tk)
 			if err == nil && st.more {
 				// The rest of the time step is on its way: its events are
@@ -213,11 +214,12 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 			if at.Before(last) {
 				at = last
 			}
+			stepAt = at
 			err = e.ar.EmitAgentStates(at)
 		case <-ctx.Done():
 			// A checkpoint being written is recorded in the last commit.
 			if w, ok := e.ckpt.wait(); ok {
-				if err := e.ckpt.record(e.ar, w, laterOf(e.cfg.Clock().UTC(), last)); err != nil {
+				if err := e.ckpt.record(e.ar, w, stepAt); err != nil {
 					return err
 				}
 			}
@@ -244,21 +246,12 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 			err = commit()
 		}
 		if err == nil && e.failing.Load() == nil {
-			last = laterOf(e.cfg.Clock().UTC(), last)
-			err = e.ckpt.afterCommit(e.ar, last)
+			err = e.ckpt.afterCommit(e.ar, stepAt)
 		}
 		if err != nil {
 			return err
 		}
 	}
-}
-
-// laterOf returns the later of two times.
-func laterOf(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
-	}
-	return a
 }
 
 // stepTick is a tick for the loop; more says the tick is not the last of
