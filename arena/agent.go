@@ -30,6 +30,7 @@ type agent struct {
 	bornTime   time.Time // founders: the first tick's time
 
 	rng *rand.Rand // slippage draws
+	src *rand.PCG  // rng's source, kept for checkpoints
 
 	initial    market.Money
 	cash       market.Money

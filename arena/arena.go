@@ -63,6 +63,7 @@ type Arena struct {
 	winners    []RoundWinner
 	lastRound  *RoundResult
 	spawnRng   *rand.Rand
+	spawnSrc   *rand.PCG // spawnRng's source, kept for checkpoints
 	ledger     hash.Hash
 	ledgerBuf  []byte
 	ledgerRecs int64
@@ -94,9 +95,10 @@ func New(cfg Config, roster []Founder, sink Sink) (*Arena, error) {
 		lastMarket: make([]*MarketEvent, len(cfg.Symbols)),
 		byID:       map[string]*agent{},
 		seq:        cfg.FirstSeq,
-		spawnRng:   rand.New(rand.NewPCG(cfg.Seed, 0x737061776e)), // "spawn"
+		spawnSrc:   rand.NewPCG(cfg.Seed, 0x737061776e), // "spawn"
 		ledger:     sha256.New(),
 	}
+	ar.spawnRng = rand.New(ar.spawnSrc)
 	for i, s := range cfg.Symbols {
 		ar.symIndex[s] = i
 	}
@@ -105,7 +107,14 @@ func New(cfg Config, roster []Founder, sink Sink) (*Arena, error) {
 			return nil, err
 		}
 	}
-	workers := cfg.Workers
+	ar.startWorkers()
+	ar.startRound()
+	return ar, nil
+}
+
+// startWorkers starts the worker pool of the parallel phase.
+func (ar *Arena) startWorkers() {
+	workers := ar.cfg.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -113,8 +122,6 @@ func New(cfg Config, roster []Founder, sink Sink) (*Arena, error) {
 	if workers > 1 {
 		ar.pool = newPool(workers - 1)
 	}
-	ar.startRound()
-	return ar, nil
 }
 
 func (ar *Arena) found(f Founder) error {
@@ -160,9 +167,10 @@ func (ar *Arena) newAgent(id string, spec *StrategySpec, params Params, capital 
 		risk = DefaultRisk
 	}
 	n := len(ar.cfg.Symbols)
+	src := rand.NewPCG(ar.cfg.Seed, fnv64(id))
 	a := &agent{
 		id: id, spec: spec, params: params, strat: strat, risk: risk,
-		rng:     rand.New(rand.NewPCG(ar.cfg.Seed, fnv64(id))),
+		rng: rand.New(src), src: src,
 		initial: capital, cash: capital, peak: capital, scarRef: capital, prevEquity: capital,
 		pos: make([]position, n), pend: make([]order, n),
 		costMul: market.RateScale, levMul: market.RateScale,

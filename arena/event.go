@@ -19,6 +19,9 @@ const (
 	EventDeath  EventType = "death"  // an agent died
 	EventSpawn  EventType = "spawn"  // an agent was born of a parent
 	EventRound  EventType = "round"  // a round ended
+	// EventCheckpoint says a checkpoint of the arena's state is durable
+	// (see CheckpointEvent); it changes no agent.
+	EventCheckpoint EventType = "checkpoint"
 )
 
 // Event is one change in the arena. Seq is a global, gap-free counter over
@@ -38,6 +41,8 @@ type Event struct {
 	Death  *DeathEvent  `json:"death,omitempty"`
 	Spawn  *SpawnEvent  `json:"spawn,omitempty"`
 	Round  *RoundResult `json:"round,omitempty"`
+
+	Checkpoint *CheckpointEvent `json:"checkpoint,omitempty"`
 }
 
 // Sink receives every event in sequence order. Emit is called from the
@@ -122,4 +127,17 @@ type SpawnEvent struct {
 	Mode       string       `json:"inheritance"`
 	Mutation   float64      `json:"mutation_rate"`
 	Params     Params       `json:"params"`
+}
+
+// CheckpointEvent commits a checkpoint (Arena.Checkpoint) to the run's
+// history: the state the arena had when its next sequence number was
+// StateSeq, whose encoding has SHA256 and Size. Whoever keeps the state
+// elsewhere (a file) proves it with this event; a replay that reaches
+// StateSeq can prove the state equal. It is not folded into the ledger
+// hash: a run's ledger does not depend on how often it is checkpointed.
+type CheckpointEvent struct {
+	StateSeq uint64 `json:"state_sequence"`
+	Ticks    int64  `json:"ticks"`
+	SHA256   string `json:"sha256"`
+	Size     int64  `json:"size"`
 }

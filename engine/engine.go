@@ -77,9 +77,18 @@ type Config struct {
 	// Clock stamps the genesis record and the ticks of a paced source.
 	// Nil means time.Now.
 	Clock func() time.Time
+	// CheckpointSteps and CheckpointInterval set how often Run writes a
+	// checkpoint of the arena's state (checkpoints/<seq>.ckpt, committed
+	// by its SHA-256 in the hash chain; see docs/eventlog.md), so that a
+	// restart replays only the log's tail: every CheckpointSteps committed
+	// steps or CheckpointInterval, whichever comes first. Defaults 10,000
+	// steps and 10 minutes; a negative value turns its trigger off, both
+	// negative turn checkpoints off.
+	CheckpointSteps    int
+	CheckpointInterval time.Duration
 	// Fault, if set, is asked before each write to disk — the event log's
-	// "write", "fsync", "segment" and "mark" (see eventlog.Options.Fault)
-	// and the graveyard's "tombstone" — and an error it returns is taken as
+	// "write", "fsync", "segment" and "mark" (see eventlog.Options.Fault),
+	// the graveyard's "tombstone" and a checkpoint file's "checkpoint" — and an error it returns is taken as
 	// that write's failure. A seam for tests of a failing disk; nil
 	// otherwise.
 	Fault func(op string) error
@@ -129,6 +138,7 @@ type Engine struct {
 	h       *history
 	u       *undertaker
 	trades  *tradeBook
+	ckpt    *checkpointer // nil: checkpoints off
 	hist    *History
 	snap    atomic.Pointer[arena.Snapshot]
 	failing atomic.Pointer[error] // the write failure holding the arena
@@ -176,10 +186,25 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		sink.to = s
 		return arena.New(ac, g.Roster, sink)
-	}}
+	}, restore: func(g Genesis, data []byte, s arena.Sink) (*arena.Arena, error) {
+		ac, err := cfg.arenaConfig(g)
+		if err != nil {
+			return nil, err
+		}
+		sink.to = s
+		return arena.Restore(ac, data, sink)
+	}, log: cfg.Logger}
+	if err := rb.planRestart(cfg.Dir, true); err != nil {
+		return nil, err
+	}
 	l, err := eventlog.Open(filepath.Join(cfg.Dir, "events"), eventlog.Options{
 		Logger: cfg.Logger, Visit: interruptible(ctx, rb.visit), Fault: cfg.Fault,
 	})
+	if err == nil {
+		if err = rb.finish(ctx, l); err != nil {
+			l.Close()
+		}
+	}
 	if err != nil {
 		if rb.ar != nil {
 			rb.ar.Close()
@@ -210,6 +235,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	e.h.observers = []func(committed){logEvent(cfg.Logger), e.u.bury, e.trades.observe}
 	e.h.batch = e.publish
 	e.hist = newHistory(l)
+	e.ckpt = newCheckpointer(cfg)
 	e.snap.Store(e.ar.Snapshot())
 	return e, nil
 }
@@ -268,7 +294,7 @@ func (e *Engine) resume(rb *rebuilder, started time.Time) error {
 		return fmt.Errorf("complete the last tick: %w", err)
 	}
 	e.cfg.Logger.Info("arena resumed", "data_dir", filepath.Dir(e.log.Dir()), "next_sequence", e.ar.NextSeq(), "ticks", e.ar.Ticks(),
-		"living", e.ar.Living(), "completed_events", completed, "rebuild", e.cfg.Clock().Sub(started).Round(time.Millisecond),
+		"living", e.ar.Living(), "completed_events", completed, "checkpoint", rb.fromSeq, "rebuild", e.cfg.Clock().Sub(started).Round(time.Millisecond),
 		"seed", rb.g.Seed, "ledger_hash", e.ar.LedgerHash())
 	return nil
 }

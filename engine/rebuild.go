@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
+	"log/slog"
 
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/eventlog"
@@ -28,6 +28,14 @@ type rebuilder struct {
 	deaths []committed       // every death, with its record's hash
 	// seen, if set, is called with every event checked against the log.
 	seen func(committed)
+	// restore rebuilds the arena from a checkpoint (arena.Restore), with
+	// the same sink as found.
+	restore func(Genesis, []byte, arena.Sink) (*arena.Arena, error)
+	// plan, set when the data dir holds checkpoints, makes the scan only
+	// collect; finish rebuilds from a checkpoint and the tail.
+	plan    *restartPlan
+	fromSeq uint64 // the state sequence of the checkpoint rebuilt from; 1: none
+	log     *slog.Logger
 }
 
 func (rb *rebuilder) Emit(e arena.Event) error {
@@ -45,6 +53,9 @@ func (rb *rebuilder) visit(rec eventlog.Record) error {
 		rb.ar, err = rb.found(g, rb)
 		return err
 	}
+	if rb.plan != nil {
+		return rb.collect(rec)
+	}
 	if rb.head == len(rb.queue) {
 		rb.queue, rb.head = rb.queue[:0], 0
 		var err error
@@ -58,6 +69,14 @@ func (rb *rebuilder) visit(rec eventlog.Record) error {
 			err = rb.ar.Step(market.Tick{Symbol: m.Symbol, Price: m.Price, Time: rec.Time, Source: m.Source, Stale: m.Stale})
 		case string(arena.EventAgent):
 			err = rb.ar.EmitAgentStates(rec.Time)
+		case string(arena.EventCheckpoint):
+			// A checkpoint event is an input, as a tick is: fed back, it
+			// must give the same record.
+			var ev arena.Event
+			if derr := json.Unmarshal(rec.Payload, &ev); derr != nil || ev.Checkpoint == nil {
+				return fmt.Errorf("%w: record %d: a checkpoint event that does not decode", eventlog.ErrCorrupt, rec.Seq)
+			}
+			err = rb.ar.EmitCheckpoint(rec.Time, *ev.Checkpoint)
 		}
 		if err != nil {
 			return fmt.Errorf("replay at sequence %d: %w", rec.Seq, err)
@@ -132,45 +151,4 @@ func interruptible(ctx context.Context, visit func(eventlog.Record) error) func(
 		}
 		return visit(rec)
 	}
-}
-
-// Audit is what Verify found in a data dir's event log.
-type Audit struct {
-	// Records is the number of records, the genesis included.
-	Records uint64
-	// Pending is the bytes after the last whole record: a write in
-	// progress, or a torn tail the next Open truncates.
-	Pending int64
-	// Dead holds every agent whose death the log records.
-	Dead map[string]bool
-}
-
-// Verify checks the event log of the data dir dir without changing it: it
-// takes no lock and repairs nothing, so it runs beside an Engine that has
-// dir open. Every record is checked as Open checks it — checksum, hash,
-// chain, and the run replayed from its genesis with each record compared
-// with what the arena computes — so a record with a valid chain that the
-// run did not produce fails here as it fails there. A cancelled ctx stops
-// it within a thousand records. The graveyard is the caller's to check
-// against Audit.Dead (graveyard.Check).
-func Verify(ctx context.Context, dir string) (Audit, error) {
-	rb := &rebuilder{found: func(g Genesis, s arena.Sink) (*arena.Arena, error) {
-		return arena.New(g.Config(), g.Roster, s)
-	}}
-	defer func() {
-		if rb.ar != nil {
-			rb.ar.Close()
-		}
-	}()
-	l, err := eventlog.OpenReadOnly(filepath.Join(dir, "events"), eventlog.Options{Visit: interruptible(ctx, rb.visit)})
-	if err != nil {
-		return Audit{}, err
-	}
-	defer l.Close()
-	a := Audit{Pending: l.Pending(), Dead: make(map[string]bool, len(rb.deaths))}
-	a.Records, _ = l.Last()
-	for _, c := range rb.deaths {
-		a.Dead[c.event.Death.Agent] = true
-	}
-	return a, nil
 }

@@ -138,6 +138,8 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 	}()
 	// commit makes the events emitted so far durable and buries the dead;
 	// a write failure holds the arena until a retry succeeds.
+	// A checkpoint write in flight is waited for whatever ends the loop.
+	defer e.ckpt.wait()
 	retry := time.NewTimer(retryMin)
 	retry.Stop()
 	defer retry.Stop()
@@ -174,6 +176,7 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 		return err
 	}
 	last := time.Time{}
+	stepAt := time.Time{} // the time of the last step, a tick's or agent states'
 	for {
 		if e.failing.Load() != nil {
 			// Held: nothing new is taken until the retry commits.
@@ -199,7 +202,7 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 			if tk.Time.Before(last) {
 				tk.Time = last
 			}
-			last = tk.Time
+			last, stepAt = tk.Time, tk.Time
 			err = e.ar.Step(tk)
 			if err == nil && st.more {
 				// The rest of the time step is on its way: its events are
@@ -211,8 +214,15 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 			if at.Before(last) {
 				at = last
 			}
+			stepAt = at
 			err = e.ar.EmitAgentStates(at)
 		case <-ctx.Done():
+			// A checkpoint being written is recorded in the last commit.
+			if w, ok := e.ckpt.wait(); ok {
+				if err := e.ckpt.record(e.ar, w, stepAt); err != nil {
+					return err
+				}
+			}
 			if err := commit(); err != nil {
 				return err
 			}
@@ -234,6 +244,9 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 		}
 		if err == nil {
 			err = commit()
+		}
+		if err == nil && e.failing.Load() == nil {
+			err = e.ckpt.afterCommit(e.ar, stepAt)
 		}
 		if err != nil {
 			return err

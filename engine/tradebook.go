@@ -37,7 +37,11 @@ func (b *tradeBook) observe(c committed) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rows := append(b.byAgent[e.Trade.Agent], Trade{Seq: e.Seq, Time: e.Time, TradeEvent: *e.Trade})
+	rows := b.byAgent[e.Trade.Agent]
+	if n := len(rows); n > 0 && rows[n-1].Seq >= e.Seq {
+		return // seen already: a rebuild from a checkpoint reads its tail twice
+	}
+	rows = append(rows, Trade{Seq: e.Seq, Time: e.Time, TradeEvent: *e.Trade})
 	if len(rows) > RecentTrades {
 		rows = append(rows[:0:0], rows[len(rows)-RecentTrades:]...)
 	}

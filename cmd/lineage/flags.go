@@ -23,6 +23,7 @@ var scopedOnly = map[string]bool{
 	"symbols": true, // serve, arena: what to trade; watch: which symbols to show
 	"format":  true, // arena: table, json or csv; graveyard: table or json
 	"json":    true, // watch: every message raw; loadtest: the report
+	"replay":  true, // serve, arena: CSV files to replay; verify: recompute from the genesis
 }
 
 // Usage texts of flags that several commands share through one plain twin:

@@ -17,12 +17,17 @@ const verifyAbout = `lineage verify: check a data dir without changing it — ev
 checksum, hash and link in the chain, each record against what the run's replay
 computes (as serve checks it at start), and every tombstone's signature, against the
 deaths the log records, and that the log reaches its high-water mark (no committed
-record lost). It takes no lock and runs beside a serving process. Exit 0 when all
-hold; exit 1 naming the first bad record (by sequence) or file otherwise.`
+record lost), and every checkpoint file against the SHA-256 its event in the chain
+commits. The run is rebuilt as serve rebuilds it, from the newest checkpoint; with
+--replay it is recomputed from its genesis and every checkpoint is proved equal to
+the state the replay reaches. It takes no lock and runs beside a serving process.
+Exit 0 when all hold; exit 1 naming the first bad record (by sequence) or file
+otherwise.`
 
 func runVerify(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet("verify", env, verifyAbout)
 	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
+	replay := fs.Bool("replay", false, "recompute the run from its genesis and prove every checkpoint equal to the state the replay reaches")
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -32,7 +37,11 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	// Read-only: no lock, no repair, so verify runs beside a serving
 	// process; a frame it is writing is the end of the log. Every record is
 	// checked as serve checks it when it starts (engine.Verify).
-	audit, err := engine.Verify(ctx, *dataDir)
+	check := engine.Verify
+	if *replay {
+		check = engine.VerifyReplay
+	}
+	audit, err := check(ctx, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -51,6 +60,15 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 		return errors.New(problems[0].String())
 	}
 	fmt.Fprintf(env.Stdout, "ok: %d records, hash chain intact; %d tombstones, all signed\n", records, len(dead))
+	switch {
+	case *replay && audit.Proved > 0:
+		fmt.Fprintf(env.Stdout, "ok: replayed from the genesis; %d checkpoints proved equal to the replay's state\n", audit.Proved)
+	case audit.Checkpoints > 0:
+		fmt.Fprintf(env.Stdout, "ok: %d checkpoint files match the chain; the tail replayed from sequence %d\n", audit.Checkpoints, audit.From)
+	}
+	if audit.Unrecorded > 0 {
+		fmt.Fprintf(env.Stdout, "note: %d checkpoint files are committed by no event (a write a crash cut short): serve ignores them\n", audit.Unrecorded)
+	}
 	if pending > 0 {
 		fmt.Fprintf(env.Stdout, "note: %d bytes after the last record are not a whole record: a write in progress, or a torn tail that the next serve truncates\n", pending)
 	}
