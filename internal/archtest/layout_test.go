@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
 	"loadtest":          {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
 	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
+	"natspub":           {"market", "arena", "feed", "eventlog", "graveyard", "engine"}, // JetStream replica of the run: reads the engine
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
