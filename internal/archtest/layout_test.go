@@ -23,9 +23,10 @@ var allowed = map[string][]string{
 	"hub":               {"market", "arena", "internal/wsframe", "internal/bearer"},
 	"internal/web":      {"market", "arena", "internal/bearer"},
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
-	"loadtest":          {"internal/wsframe"},                                           // a client of the protocol: knows its bytes, not the hub
-	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"},           // the durable run: composes the domain and its adapters
-	"natspub":           {"market", "arena", "feed", "eventlog", "graveyard", "engine"}, // JetStream replica of the run: reads the engine
+	"loadtest":          {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
+	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
+	// a JetStream replica of the run: reads the engine; only the composition root imports it
+	"natspub":           {"market", "arena", "feed", "eventlog", "graveyard", "engine"},
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
