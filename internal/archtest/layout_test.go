@@ -25,14 +25,13 @@ var allowed = map[string][]string{
 	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
 	"loadtest":          {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
 	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
-	// a JetStream replica of the run: reads the engine; only the composition root imports it
-	"natspub":           {"market", "arena", "feed", "eventlog", "graveyard", "engine"},
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
 	"internal/promtest": {},         // test support: a real Prometheus
 	"client":            {"market"}, // the protocol client: the standard library and the WebSocket library
 	"examples/follow":   {"market", "client"},
+	"natspub":           {"market", "arena", "feed", "eventlog", "graveyard", "engine"},
 	"cmd/lineage":       nil, // the composition root may import anything
 }
 
