@@ -94,3 +94,26 @@ func (h *History) Events(since uint64, limit int) ([]json.RawMessage, error) {
 	}
 	return out, nil
 }
+
+// Records calls fn with every durable record of sequence in [from, until),
+// in order, as the log holds it: record 0 is the genesis, records 1… the
+// events, Payload the event's JSON, Hash and Prev the record's links in
+// the hash chain, each checked as it is read. Payload is valid only until
+// fn returns. Records stops at the first error fn returns, and returns it.
+// A replica of the log (a JetStream stream) is built and checked from it.
+func (h *History) Records(from, until uint64, fn func(eventlog.Record) error) error {
+	it, done := h.iter(from)
+	defer done()
+	for {
+		rec, err := it.Next()
+		if errors.Is(err, io.EOF) || (err == nil && rec.Seq >= until) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"examples/strategy": {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer", "server"},
 	// server serves an engine: the hub, the API and dashboard, the metrics.
 	"server":      {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer"},
+	"natspub":     {"market", "arena", "feed", "eventlog", "graveyard", "engine"},
 	"cmd/lineage": nil, // the composition root may import anything
 }
 
