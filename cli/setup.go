@@ -1,0 +1,444 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/market"
+)
+
+// arenaFlags are the flags `arena` and `serve` share: what to trade, who
+// trades it and under which rules.
+type arenaFlags struct {
+	feed       string
+	replay     listFlag
+	replaySym  string
+	lenient    bool
+	symbols    string
+	agents     int
+	roster     string
+	roundTicks int
+	seed       string
+	feeBps     float64
+	slipBps    float64
+	leverage   float64
+	maxAgents  int
+	// interval is the time between market steps: simulated time between
+	// sim steps, and the time between live fetch rounds. serve sets it from
+	// --tick-interval, arena from --step-interval.
+	interval  time.Duration
+	providers string
+	urls      map[string]*string // provider name → base URL flag
+	record    string
+	// getenv reads the providers' API keys.
+	getenv func(string) string
+}
+
+func (f *arenaFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.feed, "feed", "sim", "price feed: sim, replay or live")
+	fs.Var(&f.replay, "replay", "CSV file to replay; repeat or comma-separate for several (with --feed replay)")
+	fs.StringVar(&f.replaySym, "replay-symbol", "", "symbol of candle (kline) files whose name does not say it, e.g. BTC-USD")
+	fs.BoolVar(&f.lenient, "lenient", false, "skip and count bad CSV rows instead of failing")
+	fs.StringVar(&f.symbols, "symbols", joinSymbols(market.DefaultSymbols), "comma-separated symbols to trade (replay: only these are kept)")
+	fs.IntVar(&f.agents, "agents", 0, "found N agents spread over the built-in strategies with seeded parameter variation (default: Momentum, Conservative, Balanced)")
+	fs.StringVar(&f.roster, "roster", "", `JSON roster file: [{"name","strategy","capital","params"}]`)
+	fs.IntVar(&f.roundTicks, "round-ticks", arena.DefaultRoundTicks, "ticks per round")
+	fs.StringVar(&f.seed, "seed", "", "seed of every random choice (default: random, printed)")
+	fs.Float64Var(&f.feeBps, "fee-bps", 10, "fee on the notional of every fill, in basis points")
+	fs.Float64Var(&f.slipBps, "slippage-bps", 5, "largest adverse slippage of a fill, in basis points")
+	fs.Float64Var(&f.leverage, "leverage", 5, "leverage cap before scars cut it")
+	fs.IntVar(&f.maxAgents, "max-agents", 0, "cap on living agents, births included (default 4 × founders, at least 16)")
+	fs.StringVar(&f.providers, "providers", strings.Join(feed.ProviderNames(), ","), "live price providers in fallback order (with --feed live)")
+	f.urls = map[string]*string{}
+	for _, name := range feed.ProviderNames() {
+		f.urls[name] = fs.String(name+"-url", "", "base URL of "+name+", for a proxy or a test server (default: its public API)")
+	}
+	fs.StringVar(&f.record, "record", "", "write the ticks the arena takes to FILE as replay CSV (a new file; mode 0600)")
+}
+
+// setup is what arenaFlags resolve to.
+type setup struct {
+	cfg     arena.Config
+	roster  []arena.Founder
+	src     arena.TickSource
+	replay  *feed.Replay // nil unless --feed replay
+	live    *feed.Live   // nil unless --feed live
+	record  *os.File     // --record's file, nil without it
+	feed    string
+	symbols []market.Symbol
+	// drawnSeed is set when no seed was given: the command announces the
+	// one drawn once the run starts, so it can be repeated.
+	drawnSeed bool
+}
+
+func (s *setup) Close() error {
+	var errs []error
+	if s.replay != nil {
+		errs = append(errs, s.replay.Close())
+	}
+	if s.live != nil {
+		errs = append(errs, s.live.Close())
+	}
+	if s.record != nil {
+		errs = append(errs, s.record.Sync(), s.record.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// recorded wraps src so that every tick it passes on is written to the
+// --record file, if there is one. Commands wrap the source the arena
+// actually takes ticks from, after any pacing.
+func (s *setup) recorded(src arena.TickSource) arena.TickSource {
+	if s.record == nil {
+		return src
+	}
+	return feed.NewRecorder(s.record, src)
+}
+
+// resolve validates the flags and opens the feed. Command-line mistakes are
+// usage errors; files that cannot be read or parsed are runtime errors.
+func (f *arenaFlags) resolve(fs *flag.FlagSet, env *cmdEnv, simStart time.Time) (*setup, error) {
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	s := &setup{feed: f.feed}
+	seed, err := parseSeed(f.seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.checkCounts(given); err != nil {
+		return nil, err
+	}
+	switch {
+	case !finite(f.feeBps) || f.feeBps < 0 || f.feeBps >= 10_000:
+		return nil, usagef("--fee-bps %g: must be in [0, 10000)", f.feeBps)
+	case !finite(f.slipBps) || f.slipBps < 0 || f.slipBps >= 1000:
+		return nil, usagef("--slippage-bps %g: must be in [0, 1000)", f.slipBps)
+	case !finite(f.leverage) || f.leverage <= 0 || f.leverage > 100:
+		return nil, usagef("--leverage %g: must be in (0, 100]", f.leverage)
+	case f.interval <= 0:
+		return nil, usagef("interval %s: must be positive", f.interval)
+	}
+	syms, err := market.ParseSymbols(f.symbols)
+	if err != nil {
+		return nil, usagef("--symbols: %v", err)
+	}
+	switch f.feed {
+	case "sim":
+		if len(f.replay) > 0 {
+			return nil, usagef("--replay needs --feed replay")
+		}
+		s.src = feed.NewSim(feed.SimConfig{Symbols: syms, Seed: seed, Start: simStart, Interval: f.interval})
+		s.symbols = syms
+	case "replay":
+		if len(f.replay) == 0 {
+			return nil, usagef("--feed replay needs --replay FILE")
+		}
+		var rsym market.Symbol
+		if f.replaySym != "" {
+			if rsym, err = market.ParseSymbol(f.replaySym); err != nil {
+				return nil, usagef("--replay-symbol: %v", err)
+			}
+		}
+		r, err := feed.OpenReplay(f.replay, feed.ReplayConfig{Symbol: rsym, Lenient: f.lenient})
+		if err != nil {
+			return nil, err
+		}
+		s.replay, s.src, s.symbols = r, r, r.Symbols()
+		if given["symbols"] {
+			s.symbols = intersect(r.Symbols(), syms)
+			if len(s.symbols) == 0 {
+				r.Close()
+				return nil, usagef("--symbols %s: none of them is in the replay (it has %s)", f.symbols, joinSymbols(r.Symbols()))
+			}
+			s.src = &symbolFilter{src: r, keep: s.symbols}
+		}
+	case "live":
+		if len(f.replay) > 0 {
+			return nil, usagef("--replay needs --feed replay")
+		}
+		live, err := f.openLive(syms, seed, env, given["providers"])
+		if err != nil {
+			return nil, err
+		}
+		s.live, s.src, s.symbols = live, live, syms
+	default:
+		return nil, usagef("--feed %q: want sim, replay or live", f.feed)
+	}
+	s.cfg = arena.Config{
+		Symbols: s.symbols, Seed: seed, RoundTicks: f.roundTicks, MaxAgents: f.maxAgents,
+		Fee:         market.RateFromFloat(f.feeBps / 10_000),
+		Slippage:    market.RateFromFloat(f.slipBps / 10_000),
+		LeverageCap: market.RateFromFloat(f.leverage),
+	}
+	if f.feeBps == 0 {
+		s.cfg.Fee = -1 // none; zero would mean the default
+	}
+	if f.slipBps == 0 {
+		s.cfg.Slippage = -1
+	}
+	switch {
+	case f.roster != "":
+		if s.roster, err = readRoster(f.roster); err != nil {
+			s.Close()
+			return nil, err
+		}
+	case f.agents > 0:
+		s.roster = arena.GenerateRoster(f.agents, seed)
+	default:
+		s.roster = arena.DefaultRoster()
+	}
+	if err := f.checkFounders(len(s.roster)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if bound := agentsBound(); f.maxAgents == 0 && 4*len(s.roster) > bound {
+		s.cfg.MaxAgents = max(bound, len(s.roster)) // the default, 4 × founders, bounded
+	}
+	if f.record != "" {
+		rec, err := os.OpenFile(f.record, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("--record: %w", err)
+		}
+		s.record = rec
+	}
+	s.drawnSeed = f.seed == ""
+	return s, nil
+}
+
+// checkCounts checks the counts among the flags against their bounds,
+// before anything is allocated for them. given is the set of flags given.
+func (f *arenaFlags) checkCounts(given map[string]bool) error {
+	bound := int64(agentsBound())
+	memory := fmt.Sprintf("what this machine's memory holds at %d KiB an agent", agentBytes>>10)
+	if bound == maxAgentsCap {
+		memory = "every tick visits every agent"
+	}
+	if given["agents"] {
+		if err := checkCount("agents", int64(f.agents), 1, bound, memory); err != nil {
+			return err
+		}
+		if f.roster != "" {
+			return usagef("--agents and --roster exclude each other")
+		}
+	}
+	switch {
+	case f.maxAgents < 0:
+		return usagef("--max-agents %d: must not be negative (0: the default)", f.maxAgents)
+	case f.maxAgents > 0:
+		if err := checkCount("max-agents", int64(f.maxAgents), 1, bound, memory); err != nil {
+			return err
+		}
+	}
+	return checkCount("round-ticks", int64(f.roundTicks), 1, maxRoundTicks, "a longer round never ends")
+}
+
+// precheck checks, before anything is opened, what resolve would refuse
+// for want of a file or a network: the counts, the feed's name and the
+// founders against --max-agents (reading --roster for their number).
+func (f *arenaFlags) precheck(given map[string]bool) error {
+	if err := f.checkCounts(given); err != nil {
+		return err
+	}
+	switch f.feed {
+	case "sim", "replay", "live":
+	default:
+		return usagef("--feed %q: want sim, replay or live", f.feed)
+	}
+	n := len(arena.DefaultRoster())
+	switch {
+	case f.roster != "":
+		roster, err := readRoster(f.roster)
+		if err != nil {
+			return err
+		}
+		n = len(roster)
+	case f.agents > 0:
+		n = f.agents
+	}
+	return f.checkFounders(n)
+}
+
+// checkFounders checks the number of founders against --max-agents and
+// the machine.
+func (f *arenaFlags) checkFounders(n int) error {
+	if bound := agentsBound(); n > bound {
+		return usagef("--roster: %d founders, at most %d (what this machine holds)", n, bound)
+	}
+	if f.maxAgents > 0 && f.maxAgents < n {
+		return usagef("--max-agents %d: fewer than the %d founders", f.maxAgents, n)
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// parseSeed reads a decimal uint64, or draws one from crypto/rand when s is
+// empty.
+func parseSeed(s string) (uint64, error) {
+	if s == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("draw a seed: %w", err)
+		}
+		return binary.LittleEndian.Uint64(b[:]) >> 1, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, usagef("--seed %q: want a non-negative integer", s)
+	}
+	return v, nil
+}
+
+// maxRosterBytes bounds a roster file: a thousand agents fit in far less.
+const maxRosterBytes = 4 << 20
+
+// readRoster reads a JSON list of founders. Unknown fields are errors, so
+// a misspelt "strategy" does not silently become the default. A capital
+// left out is the default; one that is not positive, or finer than the
+// money resolution (a millionth of a dollar), is an error.
+func readRoster(path string) ([]arena.Founder, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("roster: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, maxRosterBytes))
+	dec.DisallowUnknownFields()
+	var roster []arena.Founder
+	if err := dec.Decode(&roster); err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	if len(roster) == 0 {
+		return nil, fmt.Errorf("roster %s: no agents", path)
+	}
+	// Capital: a missing field means the default; a zero, negative or
+	// over-precise one is a mistake, not a default or a rounding.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	var capitals []struct {
+		Name    string          `json:"name"`
+		Capital json.RawMessage `json:"capital"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, maxRosterBytes)).Decode(&capitals); err != nil {
+		return nil, fmt.Errorf("roster %s: %w", path, err)
+	}
+	for i, c := range capitals {
+		if c.Capital == nil {
+			continue
+		}
+		m, err := market.ParseMoneyExact(strings.Trim(string(c.Capital), `"`))
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("roster %s: agent %q: capital: %v", path, c.Name, err)
+		case m <= 0:
+			return nil, fmt.Errorf("roster %s: agent %q: capital %s must be positive (leave \"capital\" out for the default %s)",
+				path, c.Name, c.Capital, arena.DefaultCapital)
+		}
+		roster[i].Capital = m
+	}
+	return roster, nil
+}
+
+func joinSymbols(syms []market.Symbol) string {
+	parts := make([]string, len(syms))
+	for i, s := range syms {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ",")
+}
+
+func intersect(have, want []market.Symbol) []market.Symbol {
+	var out []market.Symbol
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// symbolFilter drops ticks of symbols the arena does not trade.
+type symbolFilter struct {
+	src  arena.TickSource
+	keep []market.Symbol
+}
+
+func (f *symbolFilter) Next(ctx context.Context) (market.Tick, error) {
+	for {
+		tk, err := f.src.Next(ctx)
+		if err != nil {
+			return tk, err
+		}
+		for _, k := range f.keep {
+			if tk.Symbol == k {
+				return tk, nil
+			}
+		}
+	}
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// apiKeyEnv names the environment variable of each provider's API key.
+// Keys come from the environment only, never from a flag (flags show up
+// in process listings) and never in a log line.
+var apiKeyEnv = map[string]string{
+	"coingecko":     "COINGECKO_API_KEY",
+	"coindesk":      "COINDESK_API_KEY",
+	"coinmarketcap": "COINMARKETCAP_API_KEY",
+}
+
+// openLive builds the live feed from --providers, the --*-url flags and
+// the API keys in the environment.
+// CoinMarketCap answers nothing without a key: left out of the default
+// list when COINMARKETCAP_API_KEY is unset, and a usage error when named.
+func (f *arenaFlags) openLive(syms []market.Symbol, seed uint64, env *cmdEnv, explicit bool) (*feed.Live, error) {
+	var provs []feed.ProviderConfig
+	for name := range strings.SplitSeq(f.providers, ",") {
+		name = strings.TrimSpace(strings.ToLower(name))
+		if name == "" {
+			continue
+		}
+		if _, ok := f.urls[name]; !ok {
+			return nil, usagef("--providers: unknown provider %q (known: %s)", name, strings.Join(feed.ProviderNames(), ", "))
+		}
+		p := feed.ProviderConfig{Name: name, BaseURL: *f.urls[name]}
+		if k := apiKeyEnv[name]; k != "" {
+			p.APIKey = env.Getenv(k)
+		}
+		if name == "coinmarketcap" && p.APIKey == "" {
+			if explicit {
+				return nil, usagef("--providers: coinmarketcap needs an API key in COINMARKETCAP_API_KEY")
+			}
+			continue
+		}
+		provs = append(provs, p)
+	}
+	if len(provs) == 0 {
+		return nil, usagef("--providers: no provider")
+	}
+	live, err := feed.NewLive(feed.LiveConfig{
+		Symbols: syms, Providers: provs, Interval: f.interval, Seed: seed, Logger: env.Logger(),
+	})
+	if err != nil {
+		return nil, usagef("--feed live: %v", err)
+	}
+	return live, nil
+}
