@@ -152,10 +152,10 @@ type Audit struct {
 // with what the arena computes — so a record with a valid chain that the
 // run did not produce fails here as it fails there. A cancelled ctx stops
 // it within a thousand records. The graveyard is the caller's to check
-// against Audit.Dead (graveyard.Check).
-func Verify(ctx context.Context, dir string) (Audit, error) {
+// against Audit.Dead (graveyard.Check). strategies are Config.Strategies.
+func Verify(ctx context.Context, dir string, strategies ...arena.StrategySpec) (Audit, error) {
 	rb := &rebuilder{found: func(g Genesis, s arena.Sink) (*arena.Arena, error) {
-		return arena.New(g.Config(), g.Roster, s)
+		return Config{Dir: dir, Strategies: strategies}.newArena(g, s)
 	}}
 	defer func() {
 		if rb.ar != nil {
