@@ -132,4 +132,3 @@ func runHelp(env *cmdEnv, args []string) int {
 	fmt.Fprintf(env.Stderr, "lineage help: unknown command %q\n", args[0])
 	return 2
 }
-
