@@ -23,7 +23,7 @@ const defaultSimTicks = 10_000
 func runArena(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet("arena", env, arenaAbout)
 	var af arenaFlags
-	af.register(fs)
+	af.register(fs, env.strategies)
 	ticks := fs.Int64("ticks", 0, fmt.Sprintf("ticks to run (default %d for sim, the whole feed for replay)", defaultSimTicks))
 	format := fs.String("format", "table", "report format: table, json or csv")
 	out := fs.String("out", "", "write the report to FILE instead of stdout")
@@ -56,6 +56,7 @@ func runArena(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 
 	rec := &recorder{keepTrades: *trades}
+	st.cfg.Strategies = env.strategies // serve hands them to the engine, which adds them
 	ar, err := arena.New(st.cfg, st.roster, rec)
 	if err != nil {
 		return err

@@ -25,7 +25,7 @@ dead; clients resume with ?since=. SIGINT/SIGTERM: 1001 to every client, exit 0.
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet("serve", env, serveAbout)
 	var af arenaFlags
-	af.register(fs)
+	af.register(fs, env.strategies)
 	interval := fs.Duration("tick-interval", 5*time.Second, "how often a market step is taken")
 	agentEvery := fs.Duration("agent-interval", 10*time.Second, "how often every agent's state is emitted")
 	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
@@ -81,7 +81,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}()
 	e, err := engine.Open(ctx, engine.Config{
-		Dir: *dataDir, TickInterval: *interval, AgentInterval: *agentEvery, Logger: log, Fault: logFault, Clock: serveClock,
+		Dir: *dataDir, Strategies: env.strategies, TickInterval: *interval, AgentInterval: *agentEvery, Logger: log, Fault: logFault, Clock: serveClock,
 		Found: func() (engine.Founding, error) {
 			var err error
 			if st, err = af.resolve(fs, env, time.Time{}); err != nil {

@@ -42,16 +42,23 @@ type arenaFlags struct {
 	record    string
 	// getenv reads the providers' API keys.
 	getenv func(string) string
+	// strategies are the program's own (Options.Strategies), beside the
+	// built-ins: a roster may name them and --agents spreads over them.
+	strategies []arena.StrategySpec
 }
 
-func (f *arenaFlags) register(fs *flag.FlagSet) {
+// register defines the flags on fs; strategies are the program's own.
+func (f *arenaFlags) register(fs *flag.FlagSet, strategies []arena.StrategySpec) {
+	f.strategies = strategies
 	fs.StringVar(&f.feed, "feed", "sim", "price feed: sim, replay or live")
 	fs.Var(&f.replay, "replay", "CSV file to replay; repeat or comma-separate for several (with --feed replay)")
 	fs.StringVar(&f.replaySym, "replay-symbol", "", "symbol of candle (kline) files whose name does not say it, e.g. BTC-USD")
 	fs.BoolVar(&f.lenient, "lenient", false, "skip and count bad CSV rows instead of failing")
 	fs.StringVar(&f.symbols, "symbols", joinSymbols(market.DefaultSymbols), "comma-separated symbols to trade (replay: only these are kept)")
-	fs.IntVar(&f.agents, "agents", 0, "found N agents spread over the built-in strategies with seeded parameter variation (default: Momentum, Conservative, Balanced)")
-	fs.StringVar(&f.roster, "roster", "", `JSON roster file: [{"name","strategy","capital","params"}]`)
+	fs.IntVar(&f.agents, "agents", 0, "found N agents spread round-robin over the strategies ("+strategyNames(strategies)+
+		") with seeded parameter variation (default: Momentum, Conservative, Balanced)")
+	fs.StringVar(&f.roster, "roster", "", `JSON roster file: [{"name","strategy","capital","params"}], each strategy one of `+
+		strategyNames(strategies))
 	fs.IntVar(&f.roundTicks, "round-ticks", arena.DefaultRoundTicks, "ticks per round")
 	fs.StringVar(&f.seed, "seed", "", "seed of every random choice (default: random, printed)")
 	fs.Float64Var(&f.feeBps, "fee-bps", 10, "fee on the notional of every fill, in basis points")
@@ -188,12 +195,12 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *cmdEnv, simStart time.Time) 
 	}
 	switch {
 	case f.roster != "":
-		if s.roster, err = readRoster(f.roster); err != nil {
+		if s.roster, err = readRoster(f.roster, f.strategies); err != nil {
 			s.Close()
 			return nil, err
 		}
 	case f.agents > 0:
-		s.roster = arena.GenerateRoster(f.agents, seed)
+		s.roster = arena.GenerateRoster(f.agents, seed, f.strategies...)
 	default:
 		s.roster = arena.DefaultRoster()
 	}
@@ -258,7 +265,7 @@ func (f *arenaFlags) precheck(given map[string]bool) error {
 	n := len(arena.DefaultRoster())
 	switch {
 	case f.roster != "":
-		roster, err := readRoster(f.roster)
+		roster, err := readRoster(f.roster, f.strategies)
 		if err != nil {
 			return err
 		}

@@ -153,7 +153,7 @@ func TestRosterCapital(t *testing.T) {
 		{``, "", 0}, // the default
 	} {
 		path := writeRoster(t, `[{"name": "A", "strategy": "momentum"`+tt.capital+`}]`)
-		roster, err := readRoster(path)
+		roster, err := readRoster(path, nil)
 		switch {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("capital%s: error %v, want one naming %q", tt.capital, err, tt.want)

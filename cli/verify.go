@@ -32,7 +32,7 @@ func runVerify(ctx context.Context, env *cmdEnv, args []string) error {
 	// Read-only: no lock, no repair, so verify runs beside a serving
 	// process; a frame it is writing is the end of the log. Every record is
 	// checked as serve checks it when it starts (engine.Verify).
-	audit, err := engine.Verify(ctx, *dataDir)
+	audit, err := engine.Verify(ctx, *dataDir, env.strategies...)
 	if err != nil {
 		return err
 	}
