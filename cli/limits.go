@@ -119,3 +119,42 @@ func checkOrigin(o string) error {
 	}
 	return nil
 }
+
+// checkCounts checks the counts among the flags against their bounds,
+// before anything is allocated for them. given is the set of flags given.
+func (f *arenaFlags) checkCounts(given map[string]bool) error {
+	bound := int64(agentsBound())
+	memory := fmt.Sprintf("what this machine's memory holds at %d KiB an agent", agentBytes>>10)
+	if bound == maxAgentsCap {
+		memory = "every tick visits every agent"
+	}
+	if given["agents"] {
+		if err := checkCount("agents", int64(f.agents), 1, bound, memory); err != nil {
+			return err
+		}
+		if f.roster != "" {
+			return usagef("--agents and --roster exclude each other")
+		}
+	}
+	switch {
+	case f.maxAgents < 0:
+		return usagef("--max-agents %d: must not be negative (0: the default)", f.maxAgents)
+	case f.maxAgents > 0:
+		if err := checkCount("max-agents", int64(f.maxAgents), 1, bound, memory); err != nil {
+			return err
+		}
+	}
+	return checkCount("round-ticks", int64(f.roundTicks), 1, maxRoundTicks, "a longer round never ends")
+}
+
+// checkFounders checks the number of founders against --max-agents and
+// the machine.
+func (f *arenaFlags) checkFounders(n int) error {
+	if bound := agentsBound(); n > bound {
+		return usagef("--roster: %d founders, at most %d (what this machine holds)", n, bound)
+	}
+	if f.maxAgents > 0 && f.maxAgents < n {
+		return usagef("--max-agents %d: fewer than the %d founders", f.maxAgents, n)
+	}
+	return nil
+}

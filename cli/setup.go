@@ -58,7 +58,7 @@ func (f *arenaFlags) register(fs *flag.FlagSet, strategies []arena.StrategySpec)
 	fs.IntVar(&f.agents, "agents", 0, "found N agents spread round-robin over the strategies ("+strategyNames(strategies)+
 		") with seeded parameter variation (default: Momentum, Conservative, Balanced)")
 	fs.StringVar(&f.roster, "roster", "", `JSON roster file: [{"name","strategy","capital","params"}], each strategy one of `+
-		strategyNames(strategies))
+		strategyNames(strategies)+" (built in, then the program's own: see package cli)")
 	fs.IntVar(&f.roundTicks, "round-ticks", arena.DefaultRoundTicks, "ticks per round")
 	fs.StringVar(&f.seed, "seed", "", "seed of every random choice (default: random, printed)")
 	fs.Float64Var(&f.feeBps, "fee-bps", 10, "fee on the notional of every fill, in basis points")
@@ -223,33 +223,6 @@ func (f *arenaFlags) resolve(fs *flag.FlagSet, env *cmdEnv, simStart time.Time) 
 	return s, nil
 }
 
-// checkCounts checks the counts among the flags against their bounds,
-// before anything is allocated for them. given is the set of flags given.
-func (f *arenaFlags) checkCounts(given map[string]bool) error {
-	bound := int64(agentsBound())
-	memory := fmt.Sprintf("what this machine's memory holds at %d KiB an agent", agentBytes>>10)
-	if bound == maxAgentsCap {
-		memory = "every tick visits every agent"
-	}
-	if given["agents"] {
-		if err := checkCount("agents", int64(f.agents), 1, bound, memory); err != nil {
-			return err
-		}
-		if f.roster != "" {
-			return usagef("--agents and --roster exclude each other")
-		}
-	}
-	switch {
-	case f.maxAgents < 0:
-		return usagef("--max-agents %d: must not be negative (0: the default)", f.maxAgents)
-	case f.maxAgents > 0:
-		if err := checkCount("max-agents", int64(f.maxAgents), 1, bound, memory); err != nil {
-			return err
-		}
-	}
-	return checkCount("round-ticks", int64(f.roundTicks), 1, maxRoundTicks, "a longer round never ends")
-}
-
 // precheck checks, before anything is opened, what resolve would refuse
 // for want of a file or a network: the counts, the feed's name and the
 // founders against --max-agents (reading --roster for their number).
@@ -274,18 +247,6 @@ func (f *arenaFlags) precheck(given map[string]bool) error {
 		n = f.agents
 	}
 	return f.checkFounders(n)
-}
-
-// checkFounders checks the number of founders against --max-agents and
-// the machine.
-func (f *arenaFlags) checkFounders(n int) error {
-	if bound := agentsBound(); n > bound {
-		return usagef("--roster: %d founders, at most %d (what this machine holds)", n, bound)
-	}
-	if f.maxAgents > 0 && f.maxAgents < n {
-		return usagef("--max-agents %d: fewer than the %d founders", f.maxAgents, n)
-	}
-	return nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
