@@ -5,6 +5,8 @@
 // A Go program cannot import package main, so the commands live here and
 // cmd/lineage is only the process around them: a context cancelled by
 // SIGINT/SIGTERM and os.Exit(cli.Main(ctx, os.Args[1:], cli.Options{})).
+// It is the idiom of Go tools built to be extended: the root command in an
+// importable package, main a call to it.
 // A program that registers its own arena.StrategySpec does the same with
 // Options.Strategies and is lineage in full, its strategies beside the
 // built-in ones (see examples/customcli):
