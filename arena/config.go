@@ -143,11 +143,13 @@ func DefaultRoster() []Founder {
 }
 
 // GenerateRoster founds n agents spread round-robin over the built-in
-// strategies, named Momentum-1, Conservative-1, Balanced-1, Momentum-2, ...
+// strategies followed by extra (a caller's own, as in Config.Strategies),
+// named Momentum-1, Conservative-1, Balanced-1, Momentum-2, ...
 // Every parameter varies by up to ±20 % from its default, drawn from a
-// source seeded by seed, so the same n and seed give the same roster.
-func GenerateRoster(n int, seed uint64) []Founder {
-	specs := Builtin()
+// source seeded by seed, so the same n, seed and strategies give the same
+// roster; without extra it is the roster of the built-ins alone.
+func GenerateRoster(n int, seed uint64, extra ...StrategySpec) []Founder {
+	specs := append(Builtin(), extra...)
 	rng := rand.New(rand.NewPCG(seed, 0x726f73746572)) // "roster"
 	out := make([]Founder, 0, n)
 	for i := range n {

@@ -33,7 +33,7 @@ const LedgerFormat = 2
 //	round: winner (string); round, start_tick, end_tick, the number of standings,
 //	       then per standing in order: agent_id, status (strings); capital
 //
-// docs/arena.md states the same layout; a test in cmd/lineage recomputes
+// docs/arena.md states the same layout; a test in cli recomputes
 // the hash from the JSON report with nothing but encoding/json and
 // crypto/sha256.
 

@@ -2,6 +2,8 @@ package arena
 
 import (
 	"fmt"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/lineage-arena/lineage/market"
@@ -449,5 +451,28 @@ func TestDeathCarriesItsSequenceAndTick(t *testing.T) {
 	}
 	if st := mustAgent(t, ar, "S"); st.Death == nil || st.Death.Seq != d.Seq {
 		t.Errorf("the agent's state holds death %+v, want seq %d", st.Death, d.Seq)
+	}
+}
+
+// GenerateRoster's round-robin takes in a caller's strategies after the
+// built-ins, and leaves the built-ins' roster as it was without them.
+func TestGenerateRosterWithStrategies(t *testing.T) {
+	extra := StrategySpec{Name: "still", Defaults: Params{"risk": 1}, Bounds: map[string][2]float64{"risk": {0.1, 2}},
+		New: func(Params, int) (Strategy, error) { return nil, nil }}
+	got := GenerateRoster(8, 3, extra)
+	var names []string
+	for _, f := range got {
+		names = append(names, f.Name+":"+f.Strategy)
+	}
+	want := "Momentum-1:momentum Conservative-1:conservative Balanced-1:balanced Still-1:still " +
+		"Momentum-2:momentum Conservative-2:conservative Balanced-2:balanced Still-2:still"
+	if strings.Join(names, " ") != want {
+		t.Errorf("roster %v, want %s", names, want)
+	}
+	builtins := GenerateRoster(3, 3)
+	for i, f := range GenerateRoster(3, 3, extra) {
+		if f.Name != builtins[i].Name || !maps.Equal(f.Params, builtins[i].Params) {
+			t.Errorf("founder %d: %+v with extra strategies, %+v without", i, f, builtins[i])
+		}
 	}
 }

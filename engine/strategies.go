@@ -28,3 +28,13 @@ func (c Config) arenaConfig(g Genesis) (arena.Config, error) {
 	ac.Strategies = c.Strategies
 	return ac, nil
 }
+
+// newArena founds the arena of the run g records, with the caller's
+// strategies, its events to s: the start of a rebuild.
+func (c Config) newArena(g Genesis, s arena.Sink) (*arena.Arena, error) {
+	ac, err := c.arenaConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	return arena.New(ac, g.Roster, s)
+}

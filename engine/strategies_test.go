@@ -85,6 +85,12 @@ func TestUserStrategyFoundsAndRebuilds(t *testing.T) {
 		t.Errorf("rebuilt run: ledger %v at %d, want %v at %d", h, n, wantHash, wantSeq)
 	}
 	again.Close()
+	if a, err := Verify(t.Context(), dir, contrarianSpec); err != nil || a.Records < wantSeq-1 {
+		t.Errorf("Verify with the strategy: %d records, %v; want at least %d", a.Records, err, wantSeq-1)
+	}
+	if _, err := Verify(t.Context(), dir); !errors.Is(err, ErrStrategyMissing) || !strings.Contains(err.Error(), `"contrarian"`) {
+		t.Errorf("Verify without the strategy: %v, want ErrStrategyMissing naming contrarian", err)
+	}
 
 	_, err = Open(t.Context(), Config{Dir: dir})
 	if !errors.Is(err, ErrStrategyMissing) || !strings.Contains(err.Error(), `"contrarian"`) || !strings.Contains(err.Error(), `"Contra"`) {

@@ -45,8 +45,10 @@ type Audit struct {
 // VerifyReplay replays from the genesis instead and proves every
 // checkpoint. A cancelled ctx stops it within a thousand records. The
 // graveyard is the caller's to check against Audit.Dead (graveyard.Check).
-func Verify(ctx context.Context, dir string) (Audit, error) {
-	return verify(ctx, dir, false)
+// strategies are those of Config.Strategies: a run that names one the
+// caller lacks is refused with ErrStrategyMissing.
+func Verify(ctx context.Context, dir string, strategies ...arena.StrategySpec) (Audit, error) {
+	return verify(ctx, Config{Dir: dir, Strategies: strategies}, false)
 }
 
 // VerifyReplay checks what Verify checks, but recomputes the whole run
@@ -54,15 +56,18 @@ func Verify(ctx context.Context, dir string) (Audit, error) {
 // and proves each checkpoint event: the state the replay reaches at the
 // event's state sequence must encode to the SHA-256 the event commits.
 // Its time is a full replay's.
-func VerifyReplay(ctx context.Context, dir string) (Audit, error) {
-	return verify(ctx, dir, true)
+func VerifyReplay(ctx context.Context, dir string, strategies ...arena.StrategySpec) (Audit, error) {
+	return verify(ctx, Config{Dir: dir, Strategies: strategies}, true)
 }
 
-func verify(ctx context.Context, dir string, full bool) (Audit, error) {
-	rb := &rebuilder{found: func(g Genesis, s arena.Sink) (*arena.Arena, error) {
-		return arena.New(g.Config(), g.Roster, s)
-	}, restore: func(g Genesis, data []byte, s arena.Sink) (*arena.Arena, error) {
-		return arena.Restore(g.Config(), data, s)
+func verify(ctx context.Context, cfg Config, full bool) (Audit, error) {
+	dir := cfg.Dir
+	rb := &rebuilder{found: cfg.newArena, restore: func(g Genesis, data []byte, s arena.Sink) (*arena.Arena, error) {
+		ac, err := cfg.arenaConfig(g)
+		if err != nil {
+			return nil, err
+		}
+		return arena.Restore(ac, data, s)
 	}}
 	defer func() {
 		if rb.ar != nil {
