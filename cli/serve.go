@@ -32,6 +32,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	var sf serverFlags
 	sf.register(fs)
+	var nf natsFlags
+	nf.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -44,6 +46,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if *dataDir == "" {
 		return usagef("--data-dir: must not be empty (default .lineage)")
+	}
+	if err := nf.check(); err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
 	env.Log = log
@@ -107,6 +112,15 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	serving = true
+	// The publisher is a subscriber of committed steps: it closes before
+	// the engine does (defers run last first).
+	pub, err := nf.open(ctx, e, log)
+	if err != nil {
+		return errors.Join(err, srv.Close(context.Background()))
+	}
+	if pub != nil {
+		defer pub.Close()
+	}
 	f := engine.Feed{Source: st.src, Live: st.live != nil}
 	if st.record != nil {
 		f.Record = st.record
