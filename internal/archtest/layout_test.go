@@ -36,7 +36,8 @@ var allowed = map[string][]string{
 	// server serves an engine: the hub, the API and dashboard, the metrics.
 	"server":      {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer"},
 	"natspub":     {"market", "arena", "feed", "eventlog", "graveyard", "engine"},
-	"cmd/lineage": nil, // the composition root may import anything
+	"edge":        {"market", "arena", "hub", "internal/wsframe", "internal/bearer"}, // serves the protocol from the stream: no engine, no log
+	"cmd/lineage": nil,                                                               // the composition root may import anything
 }
 
 func TestImportsPointInward(t *testing.T) {
