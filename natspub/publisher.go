@@ -42,6 +42,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/engine"
 	"github.com/lineage-arena/lineage/eventlog"
 )
@@ -107,6 +108,17 @@ type Config struct {
 	// AckTimeout bounds each request to NATS: a batch's acknowledgement,
 	// a stream lookup. Default DefaultAckTimeout.
 	AckTimeout time.Duration
+	// SnapshotBucket is the Object Store bucket the arena's snapshots go
+	// to (object SnapshotObject). Default "LINEAGE_<run id>_SNAPSHOT".
+	SnapshotBucket string
+	// SnapshotInterval is the least time between two snapshots written:
+	// one is written on start, then with the first step committed after
+	// each interval (or after SnapshotSteps steps, if set). Default
+	// DefaultSnapshotInterval; negative: no snapshots.
+	SnapshotInterval time.Duration
+	// SnapshotSteps, if positive, also writes a snapshot once that many
+	// steps were committed since the last one.
+	SnapshotSteps int
 	// Logger receives publish failures (warn), a divergence (error) and
 	// the stream's creation and catch-ups (info). Nil discards them.
 	Logger *slog.Logger
@@ -121,6 +133,12 @@ func (c Config) withDefaults(genesis [32]byte) Config {
 	}
 	if c.Subject == "" {
 		c.Subject = "lineage." + c.RunID + ".events"
+	}
+	if c.SnapshotBucket == "" {
+		c.SnapshotBucket = "LINEAGE_" + c.RunID + "_SNAPSHOT"
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = DefaultSnapshotInterval
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
@@ -162,11 +180,20 @@ type Stats struct {
 	// Diverged is set once the stream was found to differ from the log:
 	// nothing more is published.
 	Diverged bool
+	// Snapshots counts the snapshots written to the bucket since Open,
+	// SnapshotErrors the writes that failed; SnapshotSeq is the sequence
+	// of the last one written.
+	Snapshots      uint64
+	SnapshotErrors uint64
+	SnapshotSeq    uint64
 }
 
 // span is a committed step: the sequence numbers of its first and last
 // events.
-type span struct{ first, last uint64 }
+type span struct {
+	first, last uint64
+	snap        *arena.Snapshot
+}
 
 // Publisher publishes an engine's committed events to a JetStream stream.
 // Its methods may be called from any goroutine.
@@ -184,6 +211,13 @@ type Publisher struct {
 	// the hash of the record before it (the stream's last).
 	next uint64
 	prev [32]byte
+	// Also the publishing goroutine's: the snapshot bucket (nil until
+	// the first write), the snapshot to write next, the last write's time.
+	obs    jetstream.ObjectStore
+	snap   pendingSnap
+	snapAt time.Time
+
+	snapshots, snapErrs, snapSeq atomic.Uint64
 
 	published, batches, messages, errs, overflows atomic.Uint64
 	diverged                                      atomic.Pointer[error]
@@ -251,7 +285,7 @@ func (p *Publisher) onStep(s engine.Step) {
 		return
 	}
 	select {
-	case p.queue <- span{s.Events[0].Seq, s.Events[len(s.Events)-1].Seq}:
+	case p.queue <- span{s.Events[0].Seq, s.Events[len(s.Events)-1].Seq, s.Snapshot}:
 	default:
 		p.overflows.Add(1)
 		select {
@@ -273,13 +307,16 @@ func (p *Publisher) run(ctx context.Context) {
 		}
 		if err == nil {
 			wait = retryMin
+			p.offerSnapshot(ctx, p.e.Snapshot())
 		}
 		for err == nil {
 			select {
 			case <-ctx.Done():
 				return
 			case s := <-p.queue:
-				err = p.publishStep(ctx, s)
+				if err = p.publishStep(ctx, s); err == nil {
+					p.offerSnapshot(ctx, s.snap)
+				}
 			case <-p.wake:
 				err = p.catchUp(ctx, p.head())
 			}
@@ -321,6 +358,7 @@ func (p *Publisher) Stats() Stats {
 	s := Stats{
 		Published: p.published.Load(), Head: p.head(), Batches: p.batches.Load(), Messages: p.messages.Load(),
 		PublishErrors: p.errs.Load(), Overflows: p.overflows.Load(), Diverged: p.diverged.Load() != nil,
+		Snapshots: p.snapshots.Load(), SnapshotErrors: p.snapErrs.Load(), SnapshotSeq: p.snapSeq.Load(),
 	}
 	if s.Head > s.Published {
 		s.Lag = s.Head - s.Published

@@ -1,0 +1,210 @@
+package edge_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lineage-arena/lineage/client"
+	"github.com/lineage-arena/lineage/edge"
+	"github.com/lineage-arena/lineage/natspub"
+)
+
+// The edge's header names are natspub's.
+func TestHeadersAreThePublishers(t *testing.T) {
+	if edge.HeaderSeq != natspub.HeaderSeq || edge.HeaderHash != natspub.HeaderHash || edge.HeaderPrev != natspub.HeaderPrev ||
+		edge.SnapshotObject != natspub.SnapshotObject {
+		t.Fatal("edge and natspub disagree on the headers or the snapshot's name")
+	}
+}
+
+// A client on the edge gets the welcome, a snapshot at the welcome's
+// sequence and then every event, none missing, none twice; the event
+// frames are byte for byte those of a hub fed by the engine directly.
+func TestEdgeServesWhatServeServes(t *testing.T) {
+	ns := startNATS(t)
+	s := newStack(t, ns)
+	s.run(t, 10)
+	e, url := openEdge(t, ns, edge.Config{MaxLag: -1})
+	waitFor(t, "edge ready", func() bool { return e.Ready() == nil })
+	if st := e.Stats(); !st.HasSnapshot || st.SnapshotSeq == 0 || st.Delivered != s.head() {
+		t.Fatalf("edge stats %+v: want a snapshot and caught up at %d", st, s.head())
+	}
+
+	c, err := client.Dial(t.Context(), url, client.Options{NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	viaEdge := dialRaw(t, url)
+	direct := dialRaw(t, "ws"+httptestURL(t, s)[4:])
+	start := c.Welcome().Sequence
+	if start != s.head() {
+		t.Errorf("welcome at %d, the edge had delivered %d", start, s.head())
+	}
+	s.run(t, 20)
+	last := s.head()
+
+	next, snapshot := start+1, 0
+	for next <= last {
+		m, err := c.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Snapshot:
+			if m.Sequence != start {
+				t.Fatalf("snapshot event at %d, the welcome said %d", m.Sequence, start)
+			}
+			snapshot++
+		case m.Event:
+			if m.Sequence != next {
+				t.Fatalf("event %d where %d was next", m.Sequence, next)
+			}
+			next++
+		}
+	}
+	if snapshot == 0 {
+		t.Error("no snapshot after the welcome")
+	}
+
+	we, fe := viaEdge.events(t, last)
+	wd, fd := direct.events(t, last)
+	compared := 0
+	for seq := max(we, wd) + 1; seq <= last; seq++ {
+		if !bytes.Equal(fe[seq], fd[seq]) {
+			t.Fatalf("event %d: edge sent %s, serve's hub %s", seq, fe[seq], fd[seq])
+		}
+		compared++
+	}
+	if compared < 20 {
+		t.Errorf("only %d events compared", compared)
+	}
+}
+
+// A client resumes on the edge with ?since=, and on a new edge after the
+// first one closed: the events after its sequence, in order, none
+// missing; past the ring, the hub's "truncated".
+func TestResumeAndRestart(t *testing.T) {
+	ns := startNATS(t)
+	s := newStack(t, ns)
+	s.run(t, 20)
+	e1, url1 := openEdge(t, ns, edge.Config{MaxLag: -1})
+	waitFor(t, "edge ready", func() bool { return e1.Ready() == nil })
+	since := e1.Stats().Delivered
+	s.run(t, 10)
+	waitFor(t, "edge caught up", func() bool { return e1.Stats().Delivered == s.head() })
+	resume(t, url1, since, s.head())
+	e1.Close(0)
+
+	s.run(t, 10)
+	e2, url2 := openEdge(t, ns, edge.Config{MaxLag: -1})
+	waitFor(t, "second edge ready", func() bool { return e2.Ready() == nil })
+	if e2.Stats().SnapshotSeq <= since {
+		t.Fatalf("second edge started from snapshot %d, not past the resume point %d", e2.Stats().SnapshotSeq, since)
+	}
+	resume(t, url2, since, s.head()) // before its snapshot: from the backfilled ring
+
+	e3, url3 := openEdge(t, ns, edge.Config{MaxLag: -1, Backfill: -1})
+	waitFor(t, "third edge ready", func() bool { return e3.Ready() == nil })
+	c, err := client.Dial(t.Context(), url3, client.Options{Resume: true, Since: since, NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, err := c.Next(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != client.TypeResume || m.Code != client.CodeTruncated || m.From != e3.Stats().SnapshotSeq+1 {
+		t.Fatalf("resume past the ring: got %s %s from %d, want truncated from %d", m.Type, m.Code, m.From, e3.Stats().SnapshotSeq+1)
+	}
+}
+
+// resume connects with ?since= and checks it gets since+1..last in order.
+func resume(t *testing.T, url string, since, last uint64) {
+	t.Helper()
+	c, err := client.Dial(t.Context(), url, client.Options{Resume: true, Since: since, NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for next := since + 1; next <= last; {
+		m, err := c.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == client.TypeResume {
+			t.Fatalf("resume after %d: %s %s", since, m.Code, m.Text)
+		}
+		if !m.Event {
+			continue
+		}
+		if m.Snapshot || m.Sequence != next {
+			t.Fatalf("resume after %d: event %d (snapshot %v) where %d was next", since, m.Sequence, m.Snapshot, next)
+		}
+		next++
+	}
+}
+
+// A message whose Lineage-Prev is not the previous message's hash is
+// never delivered: it is counted, the edge stops before it and is not
+// ready.
+func TestChainBreakNotDelivered(t *testing.T) {
+	ns := startNATS(t)
+	s := newStack(t, ns)
+	s.run(t, 10)
+	e, url := openEdge(t, ns, edge.Config{MaxLag: -1})
+	waitFor(t, "edge ready", func() bool { return e.Ready() == nil })
+	s.p.Close() // the stream is the test's now
+	last := s.head()
+
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, _ := js.Stream(t.Context(), streamName)
+	prev, err := st.GetMsg(t.Context(), last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	json.Unmarshal(prev.Data, &ev)
+	ev["sequence"] = last + 1
+	data, _ := json.Marshal(ev)
+	m := nats.NewMsg("run.events")
+	m.Data = data
+	m.Header.Set(natspub.HeaderSeq, strconv.FormatUint(last+1, 10))
+	m.Header.Set(natspub.HeaderHash, prev.Header.Get(natspub.HeaderHash)) // any hash
+	m.Header.Set(natspub.HeaderPrev, "00"+prev.Header.Get(natspub.HeaderHash)[2:])
+	if _, err := js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, "chain failure counted", func() bool { return e.Stats().ChainFailures >= 1 })
+	if err := e.Ready(); !errors.Is(err, edge.ErrChain) {
+		t.Errorf("Ready after a chain failure: %v, want ErrChain", err)
+	}
+	if st := e.Stats(); st.Delivered != last || st.ConsumerResets == 0 {
+		t.Errorf("stats %+v: want delivered %d and a reset", st, last)
+	}
+	c, err := client.Dial(t.Context(), url, client.Options{NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Welcome().Sequence; got != last {
+		t.Fatalf("welcome at %d: the edge delivered the broken event %d", got, last+1)
+	}
+	waitFor(t, "chain failure counted again", func() bool { return e.Stats().ChainFailures >= 2 })
+	if got := e.Stats().Delivered; got != last {
+		t.Fatalf("delivered %d after re-reading, want %d", got, last)
+	}
+}
