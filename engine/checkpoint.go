@@ -153,24 +153,36 @@ func (c *checkpointer) afterCommit(ar *arena.Arena, at time.Time) error {
 	return nil
 }
 
-// start encodes the arena's state now and hands it to a writer goroutine.
+// start takes the arena's state now — a copy, the only part of a
+// checkpoint on Run's goroutine — and hands it to a writer goroutine that
+// encodes it, hashes it and writes it.
 func (c *checkpointer) start(ar *arena.Arena, at time.Time) {
 	c.count, c.since = 0, at
-	data, err := ar.Checkpoint()
+	st, err := ar.CheckpointState()
 	if err != nil {
 		c.off = true
 		c.log.Warn("checkpoints unavailable for this run: restarts replay the whole log", "err", err)
 		return
 	}
-	ev := arena.CheckpointEvent{StateSeq: ar.NextSeq(), Ticks: ar.Ticks(), Size: int64(len(data))}
-	sum := sha256.Sum256(data)
-	ev.SHA256 = hex.EncodeToString(sum[:])
 	c.busy = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.done <- checkpointWrite{ev: ev, err: c.write(ev.StateSeq, data)}
+		c.done <- c.encodeAndWrite(st)
 	}()
+}
+
+// encodeAndWrite encodes st and makes it durable (write); it runs on the
+// checkpointer's writer goroutine.
+func (c *checkpointer) encodeAndWrite(st *arena.CheckpointState) checkpointWrite {
+	ev := arena.CheckpointEvent{StateSeq: st.NextSeq(), Ticks: st.Ticks()}
+	data, err := st.Encode()
+	if err != nil {
+		return checkpointWrite{ev: ev, err: err}
+	}
+	sum := sha256.Sum256(data)
+	ev.SHA256, ev.Size = hex.EncodeToString(sum[:]), int64(len(data))
+	return checkpointWrite{ev: ev, err: c.write(ev.StateSeq, data)}
 }
 
 // record emits the checkpoint event of a finished write, and prunes the
