@@ -51,14 +51,52 @@ type StrategyState interface {
 // shortest form that reads back to the same bits. An arena it cannot
 // capture whole is an error wrapping ErrCheckpoint.
 func (ar *Arena) Checkpoint() ([]byte, error) {
+	st, err := ar.CheckpointState()
+	if err != nil {
+		return nil, err
+	}
+	return st.Encode()
+}
+
+// CheckpointState is the arena's state taken between two steps, not yet
+// encoded: CheckpointState copies what the arena changes in place and
+// shares with the arena only what it never changes again (a scar once
+// logged, a death, a round's result), so Encode may run on any goroutine,
+// concurrently with later steps, and gives the bytes Checkpoint would have
+// given when the state was taken. It splits a checkpoint into a cheap part
+// on the arena's goroutine and the costly encoding elsewhere.
+type CheckpointState struct{ c checkpoint }
+
+// NextSeq is the arena's next sequence number when the state was taken.
+func (s *CheckpointState) NextSeq() uint64 { return s.c.NextSeq }
+
+// Ticks is the number of market steps taken when the state was taken.
+func (s *CheckpointState) Ticks() int64 { return s.c.Ticks }
+
+// Encode returns the state's checkpoint bytes (see Checkpoint). It may be
+// called from any goroutine, once or more: it gives the same bytes.
+func (s *CheckpointState) Encode() ([]byte, error) {
+	b, err := json.Marshal(&s.c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	}
+	return b, nil
+}
+
+// CheckpointState takes the arena's state, as Checkpoint does, without
+// encoding it. It is called between steps, on the arena's goroutine; an
+// arena it cannot capture whole is an error wrapping ErrCheckpoint.
+func (ar *Arena) CheckpointState() (*CheckpointState, error) {
 	if ar.err != nil {
 		return nil, fmt.Errorf("%w: the arena is stopped: %w", ErrCheckpoint, ar.err)
 	}
+	// Slices the arena writes in place are copied; those it only appends
+	// to are cut to their length, so a later append never shows through.
 	c := checkpoint{
 		Format: CheckpointFormat, Seed: ar.cfg.Seed, Symbols: ar.cfg.Symbols, MaxAgents: ar.cfg.MaxAgents, RoundTicks: ar.cfg.RoundTicks,
 		NextSeq: ar.seq, Ticks: ar.ticks, AgentTicks: ar.agentTicks, LastTime: ar.lastTime,
-		LastMarket: ar.lastMarket,
-		Round:      ckptRound{Number: ar.round.number, StartTick: ar.round.startTick}, Winners: ar.winners, LastRound: ar.lastRound,
+		LastMarket: slices.Clone(ar.lastMarket),
+		Round:      ckptRound{Number: ar.round.number, StartTick: ar.round.startTick}, Winners: slices.Clip(ar.winners), LastRound: ar.lastRound,
 		LedgerRecords: ar.ledgerRecs,
 	}
 	c.Marks = make([]int64, len(ar.marks))
@@ -85,11 +123,7 @@ func (ar *Arena) Checkpoint() ([]byte, error) {
 			return nil, err
 		}
 	}
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
-	}
-	return b, nil
+	return &CheckpointState{c: c}, nil
 }
 
 // Restore rebuilds an arena from a checkpoint that Checkpoint wrote for an
@@ -307,7 +341,7 @@ func saveAgent(a *agent) (ckptAgent, error) {
 		DeathLevel: a.deathLevel, FloorLevel: a.floorLevel, ScarLevel: a.scarLevel,
 		Fills: a.fills, Closed: a.closed, Wins: a.wins, GrossWin: a.grossWin, GrossLoss: a.grossLoss,
 		TradeRet: a.tradeRet, TradeRetSq: a.tradeRetSq, TickRet: a.tickRet, TickRetSq: a.tickRetSq, TickN: a.tickN,
-		PrevEquity: a.prevEquity, Scars: a.scars, CostMul: a.costMul, LevMul: a.levMul,
+		PrevEquity: a.prevEquity, Scars: slices.Clip(a.scars), CostMul: a.costMul, LevMul: a.levMul,
 		Fee: a.fee, Slip: a.slip, LevCap: a.levCap, NoShort: a.noShort, HalfSize: a.halfSize,
 		SinceSpawn: a.sinceSpawn, Dead: a.dead, Death: a.death,
 		RoundStart: a.roundStart, RoundPaid: a.roundPaid, RoundsWon: a.roundsWon,

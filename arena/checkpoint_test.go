@@ -169,3 +169,37 @@ func TestCheckpointRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A state taken between steps and encoded later, after the arena has gone
+// on through deaths, births, scars and rounds, encodes to the bytes
+// Checkpoint gave when it was taken: the copy shares nothing the arena
+// changes.
+func TestCheckpointStateEncodesLater(t *testing.T) {
+	ticks := ticksOf(t, 2, 9000)
+	cfg := Config{Seed: 2, AgentEvery: 50, Workers: 2, Symbols: testSymbols}
+	a := &jsonSink{}
+	ar := mustArena(t, cfg, GenerateRoster(30, 2), a)
+	defer ar.Close()
+	for cut := 0; cut+3000 <= len(ticks); cut += 3000 {
+		want, err := ar.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := ar.CheckpointState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(a.b)
+		stepAll(t, ar, ticks[cut:cut+3000])
+		got, err := st.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("tick %d: the state encoded after %d more events differs from the checkpoint taken with it", cut, len(a.b)-before)
+		}
+		if st.NextSeq() == ar.NextSeq() {
+			t.Fatalf("tick %d: the arena did not go on", cut)
+		}
+	}
+}

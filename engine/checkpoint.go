@@ -87,6 +87,9 @@ type checkpointer struct {
 	every time.Duration
 	log   *slog.Logger
 	fault func(op string) error
+	// trades, if set, gives the trade book now (tradeBook.snapshot), to
+	// write beside each checkpoint (see tradesExt).
+	trades func() map[string][]Trade
 
 	count int       // steps committed since the last checkpoint
 	since time.Time // the step time of the last checkpoint (or of the first step)
@@ -153,24 +156,50 @@ func (c *checkpointer) afterCommit(ar *arena.Arena, at time.Time) error {
 	return nil
 }
 
-// start encodes the arena's state now and hands it to a writer goroutine.
+// start takes the arena's state now — a copy, the only part of a
+// checkpoint on Run's goroutine — and hands it to a writer goroutine that
+// encodes it, hashes it and writes it.
 func (c *checkpointer) start(ar *arena.Arena, at time.Time) {
 	c.count, c.since = 0, at
-	data, err := ar.Checkpoint()
+	st, err := ar.CheckpointState()
 	if err != nil {
 		c.off = true
 		c.log.Warn("checkpoints unavailable for this run: restarts replay the whole log", "err", err)
 		return
 	}
-	ev := arena.CheckpointEvent{StateSeq: ar.NextSeq(), Ticks: ar.Ticks(), Size: int64(len(data))}
-	sum := sha256.Sum256(data)
-	ev.SHA256 = hex.EncodeToString(sum[:])
+	var book map[string][]Trade
+	if c.trades != nil {
+		book = c.trades()
+	}
 	c.busy = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.done <- checkpointWrite{ev: ev, err: c.write(ev.StateSeq, data)}
+		c.done <- c.encodeAndWrite(st, book)
 	}()
+}
+
+// encodeAndWrite encodes st and makes it durable (write); it runs on the
+// checkpointer's writer goroutine.
+func (c *checkpointer) encodeAndWrite(st *arena.CheckpointState, book map[string][]Trade) checkpointWrite {
+	ev := arena.CheckpointEvent{StateSeq: st.NextSeq(), Ticks: st.Ticks()}
+	if book != nil {
+		// The trade file first: a checkpoint file always has its own.
+		tb, err := encodeTrades(ev.StateSeq, book)
+		if err == nil {
+			err = c.writeFile(tradesPath(checkpointName(ev.StateSeq)), tb)
+		}
+		if err != nil {
+			return checkpointWrite{ev: ev, err: fmt.Errorf("trade file: %w", err)}
+		}
+	}
+	data, err := st.Encode()
+	if err != nil {
+		return checkpointWrite{ev: ev, err: err}
+	}
+	sum := sha256.Sum256(data)
+	ev.SHA256, ev.Size = hex.EncodeToString(sum[:]), int64(len(data))
+	return checkpointWrite{ev: ev, err: c.write(ev.StateSeq, data)}
 }
 
 // record emits the checkpoint event of a finished write, and prunes the
@@ -188,9 +217,11 @@ func (c *checkpointer) record(ar *arena.Arena, w checkpointWrite, at time.Time) 
 	for len(c.kept) > keepCheckpoints {
 		// The newest keepCheckpoints stay: a restart falls back to an
 		// older one if the newest does not verify.
-		if err := os.Remove(filepath.Join(c.dir, checkpointName(c.kept[0]))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		path := filepath.Join(c.dir, checkpointName(c.kept[0]))
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			c.log.Warn("old checkpoint not removed", "err", err)
 		}
+		os.Remove(tradesPath(path))
 		c.kept = c.kept[1:]
 	}
 	return nil
@@ -211,6 +242,11 @@ func (c *checkpointer) wait() (checkpointWrite, bool) {
 // fsynced, renamed into place, the directory fsynced. A crash leaves at
 // worst a temporary file, which the next Open removes.
 func (c *checkpointer) write(seq uint64, data []byte) error {
+	return c.writeFile(checkpointName(seq), data)
+}
+
+// writeFile makes data durable as the file name of the checkpoints dir.
+func (c *checkpointer) writeFile(name string, data []byte) error {
 	if c.fault != nil {
 		if err := c.fault("checkpoint"); err != nil {
 			return err
@@ -219,7 +255,7 @@ func (c *checkpointer) write(seq uint64, data []byte) error {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return err
 	}
-	path := filepath.Join(c.dir, checkpointName(seq))
+	path := filepath.Join(c.dir, name)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

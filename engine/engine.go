@@ -23,12 +23,15 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +95,8 @@ type Config struct {
 	// that write's failure. A seam for tests of a failing disk; nil
 	// otherwise.
 	Fault func(op string) error
+
+	segmentBytes int64 // eventlog.Options.SegmentBytes, for tests
 }
 
 func (c Config) withDefaults() Config {
@@ -198,7 +203,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	l, err := eventlog.Open(filepath.Join(cfg.Dir, "events"), eventlog.Options{
-		Logger: cfg.Logger, Visit: interruptible(ctx, rb.visit), Fault: cfg.Fault,
+		Logger: cfg.Logger, Visit: interruptible(ctx, rb.visit), Fault: cfg.Fault, TrustBefore: rb.plan.oldest(), SegmentBytes: cfg.segmentBytes,
 	})
 	if err == nil {
 		if err = rb.finish(ctx, l); err != nil {
@@ -221,6 +226,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		sink.to = e.h
 		err = e.resume(rb, started)
 		deaths = rb.deaths
+		if err == nil {
+			deaths, err = e.olderDeaths(deaths, rb.older)
+		}
 	}
 	if err == nil {
 		err = e.bury(deaths)
@@ -236,6 +244,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	e.h.batch = e.publish
 	e.hist = newHistory(l)
 	e.ckpt = newCheckpointer(cfg)
+	if e.ckpt != nil {
+		e.ckpt.trades = e.trades.snapshot
+	}
 	e.snap.Store(e.ar.Snapshot())
 	return e, nil
 }
@@ -299,6 +310,46 @@ func (e *Engine) resume(rb *rebuilder, started time.Time) error {
 	return nil
 }
 
+// olderDeaths adds to deaths those of older, the deaths before the
+// checkpoint rebuilt from that the rebuild did not read (agent → sequence),
+// each read from the log — only those whose tombstone is missing; the
+// others need only their agent for the graveyard's check, and a tombstone
+// that exists is never rewritten.
+func (e *Engine) olderDeaths(deaths []committed, older map[string]uint64) ([]committed, error) {
+	if len(older) == 0 {
+		return deaths, nil
+	}
+	gy := filepath.Join(e.cfg.Dir, "graveyard")
+	for id, seq := range older {
+		if _, err := os.Stat(filepath.Join(gy, id+graveyard.Ext)); err == nil {
+			deaths = append(deaths, committed{event: arena.Event{Type: arena.EventDeath, Seq: seq, Death: &arena.DeathEvent{Agent: id, Seq: seq}}, buried: true})
+			continue
+		}
+		c, err := e.readDeath(seq)
+		if err != nil {
+			return nil, err
+		}
+		deaths = append(deaths, c)
+	}
+	slices.SortFunc(deaths, func(a, b committed) int { return cmp.Compare(a.event.Seq, b.event.Seq) })
+	return deaths, nil
+}
+
+// readDeath reads the death event of record seq from the log.
+func (e *Engine) readDeath(seq uint64) (committed, error) {
+	it := e.log.Iter(seq)
+	defer it.Close()
+	rec, err := it.Next()
+	if err != nil {
+		return committed{}, fmt.Errorf("read death %d: %w", seq, err)
+	}
+	var ev arena.Event
+	if err := json.Unmarshal(rec.Payload, &ev); err != nil || rec.Seq != seq || ev.Death == nil || ev.Seq != seq {
+		return committed{}, fmt.Errorf("%w: record %d is not the death the checkpoint names", eventlog.ErrCorrupt, seq)
+	}
+	return committed{event: ev, hash: rec.Hash}, nil
+}
+
 // bury checks the graveyard against the deaths the log holds and buries
 // those whose tombstone a crash lost. A tombstone that cannot be written
 // now is retried, the arena held, once Run starts.
@@ -309,7 +360,9 @@ func (e *Engine) bury(deaths []committed) error {
 	}
 	u.fault = e.cfg.Fault
 	for _, c := range deaths {
-		u.bury(c)
+		if !c.buried {
+			u.bury(c)
+		}
 	}
 	if u.err != nil {
 		return u.err

@@ -13,6 +13,9 @@ import (
 type committed struct {
 	event arena.Event
 	hash  [32]byte
+	// buried: a death before the checkpoint a restart rebuilt from whose
+	// tombstone exists; only its agent is known (see Engine.olderDeaths).
+	buried bool
 }
 
 // history is the arena's sink: every event is appended to the log as

@@ -35,7 +35,10 @@ type rebuilder struct {
 	// collect; finish rebuilds from a checkpoint and the tail.
 	plan    *restartPlan
 	fromSeq uint64 // the state sequence of the checkpoint rebuilt from; 1: none
-	log     *slog.Logger
+	// older are the deaths before the checkpoint rebuilt from that the
+	// rebuild did not read (agent → its death's sequence).
+	older map[string]uint64
+	log   *slog.Logger
 }
 
 func (rb *rebuilder) Emit(e arena.Event) error {

@@ -23,7 +23,19 @@ import (
 type restartPlan struct {
 	files   map[uint64]string           // state sequence → checkpoint file
 	records map[uint64]checkpointRecord // state sequence → its event in the chain
-	deaths  []committed                 // every death the log holds
+	deaths  []committed                 // the deaths of the records read
+	trades  []committed                 // the trades of the records read
+}
+
+// oldest is the state sequence of the oldest checkpoint file: the log's
+// recovery point (eventlog.Options.TrustBefore). The segments before it
+// are taken on their seals; each kept checkpoint's event lies after it.
+func (p *restartPlan) oldest() uint64 {
+	if p == nil {
+		return 0
+	}
+	seqs := newestFirst(p.files)
+	return seqs[len(seqs)-1]
 }
 
 type checkpointRecord struct {
@@ -76,8 +88,8 @@ func (rb *rebuilder) collect(rec eventlog.Record) error {
 		rb.plan.records[e.Checkpoint.StateSeq] = checkpointRecord{seq: rec.Seq, ev: *e.Checkpoint}
 	case e.Death != nil:
 		rb.plan.deaths = append(rb.plan.deaths, committed{event: e, hash: rec.Hash})
-	case e.Trade != nil && rb.seen != nil:
-		rb.seen(committed{event: e, hash: rec.Hash})
+	case e.Trade != nil:
+		rb.plan.trades = append(rb.plan.trades, committed{event: e, hash: rec.Hash})
 	}
 	return nil
 }
@@ -138,9 +150,25 @@ func (rb *rebuilder) finish(ctx context.Context, l *eventlog.Log) error {
 	if from == 1 {
 		log.Warn("no checkpoint verifies: replaying the whole log")
 	}
+	collected := map[uint64]bool{}
 	for _, c := range p.deaths {
+		collected[c.event.Seq] = true
 		if c.event.Seq < from {
 			rb.deaths = append(rb.deaths, c)
+		}
+	}
+	if from > 1 {
+		// Deaths in the segments the log took on their seals were not
+		// read: the checkpoint knows them, and the record of one is read
+		// only if its tombstone is missing (see Engine.bury).
+		rb.older = map[string]uint64{}
+		for _, a := range rb.ar.Agents() {
+			if a.Death != nil && a.Death.Seq < from && !collected[a.Death.Seq] {
+				rb.older[a.ID] = a.Death.Seq
+			}
+		}
+		if err := rb.loadTrades(l, from, p); err != nil {
+			return err
 		}
 	}
 	rb.fromSeq = from
@@ -170,4 +198,47 @@ func (rb *rebuilder) replay(ctx context.Context, l *eventlog.Log, from uint64, b
 			return err
 		}
 	}
+}
+
+// loadTrades feeds the trade book (rb.seen) the durable trades before
+// from, the state sequence of the checkpoint rebuilt from: those its trade
+// file holds, then those the scan read. Without a trade file (a data dir
+// written before them) the log is read up to from for its trades, and
+// logged: that restart is O(history) once.
+func (rb *rebuilder) loadTrades(l *eventlog.Log, from uint64, p *restartPlan) error {
+	if rb.seen == nil {
+		return nil
+	}
+	old, err := readTrades(p.files[from], from)
+	if err != nil {
+		rb.logger().Warn("checkpoint trade file unusable: reading the log for the recent trades", "file", tradesPath(p.files[from]), "err", err)
+		it := l.Iter(1)
+		defer it.Close()
+		for {
+			rec, err := it.Next()
+			if errors.Is(err, io.EOF) || (err == nil && rec.Seq >= from) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if rec.Type != string(arena.EventTrade) {
+				continue
+			}
+			var e arena.Event
+			if err := json.Unmarshal(rec.Payload, &e); err != nil || e.Trade == nil {
+				return fmt.Errorf("%w: record %d: a trade event that does not decode", eventlog.ErrCorrupt, rec.Seq)
+			}
+			rb.seen(committed{event: e, hash: rec.Hash})
+		}
+	}
+	for _, c := range old {
+		rb.seen(c)
+	}
+	for _, c := range p.trades {
+		if c.event.Seq < from {
+			rb.seen(c)
+		}
+	}
+	return nil
 }

@@ -54,3 +54,16 @@ func (b *tradeBook) recent(id string) []Trade {
 	defer b.mu.Unlock()
 	return append([]Trade{}, b.byAgent[id]...)
 }
+
+// snapshot returns the book as it is now, cheaply: rows are only appended
+// to or replaced whole, so each agent's rows, cut to their length, stay as
+// they are. It is safe to read from any goroutine.
+func (b *tradeBook) snapshot() map[string][]Trade {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string][]Trade, len(b.byAgent))
+	for id, rows := range b.byAgent {
+		out[id] = rows[:len(rows):len(rows)]
+	}
+	return out
+}

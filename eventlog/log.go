@@ -22,6 +22,15 @@ type Options struct {
 	// the log — one pass for whoever rebuilds state from it. The payload
 	// is valid only during the call; an error from Visit fails Open.
 	Visit func(Record) error
+	// TrustBefore, if set, is a recovery point: the sealed segments whose
+	// records all lie before it (and before the high-water mark) are
+	// checked by their seals — name, size, and the link to the next
+	// segment's first record — instead of being read, and Visit sees record
+	// 0 and then every record of the segments read, from the one holding
+	// TrustBefore (or an earlier one) on. A seal that does not hold is
+	// logged, and every segment read as without it. Zero reads every
+	// segment. Verify and Walk always read every segment.
+	TrustBefore uint64
 	// Fault, if set, is asked before each write the writer makes to disk —
 	// op is "write", "fsync", "segment" (a rollover's new file) or "mark"
 	// (the high-water mark) — and an error it returns is taken as that
@@ -123,7 +132,7 @@ func OpenReadOnly(dir string, opts Options) (*Log, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	res, err := scan(dir, opts.Visit)
+	res, err := scanFrom(dir, opts.Visit, opts.TrustBefore, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open event log %s: %w", dir, err)
 	}
@@ -163,7 +172,7 @@ func (o Options) withDefaults() Options {
 
 // openWriter opens the log in dir, whose lock the caller holds.
 func openWriter(dir string, opts Options) (*Log, error) {
-	res, err := scan(dir, opts.Visit)
+	res, err := scanFrom(dir, opts.Visit, opts.TrustBefore, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open event log %s: %w", dir, err)
 	}
@@ -177,7 +186,24 @@ func openWriter(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.head = hw
+	l.writeSeals(res)
 	return l, nil
+}
+
+// writeSeals writes the seals that the segments read by Open's scan lack
+// (a log written before seals, or a rollover a crash cut short) or that
+// do not match what the scan found there. A seal it cannot write is
+// logged: the next Open reads the segment.
+func (l *Log) writeSeals(res *scanResult) {
+	for j, s := range res.sealed {
+		sg := l.segs[res.trusted+j]
+		if old, err := readSeal(sg.path); err == nil && old == s {
+			continue
+		}
+		if err := writeSeal(sg.path, s); err != nil {
+			l.opts.Logger.Warn("event log seal not written", "segment", filepath.Base(sg.path), "err", err)
+		}
+	}
 }
 
 // openTail makes the high-water mark durable, then opens the last segment
@@ -231,6 +257,14 @@ func (l *Log) newSegment() error {
 		}
 		if err != nil {
 			return fmt.Errorf("event log: high-water mark: %w", err)
+		}
+	}
+	if l.seg != nil {
+		// The segment ends here: its seal is durable before the next
+		// segment exists (see seal).
+		cur := l.segs[len(l.segs)-1]
+		if err := writeSeal(cur.path, seal{next: l.next, size: l.synced, last: l.last}); err != nil {
+			return fmt.Errorf("event log: seal %s: %w", filepath.Base(cur.path), err)
 		}
 	}
 	path := filepath.Join(l.dir, segmentName(l.next))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,6 +143,8 @@ type scanResult struct {
 	tornAt   int64    // offset in the last segment where a torn tail starts; -1 if none
 	tornSize int64    // bytes from tornAt to the end of the last segment
 	tornWhy  error
+	trusted  int    // segments taken on their seals, not read
+	sealed   []seal // for each segment read but the last, its seal as read
 }
 
 // scan walks every segment of dir, checking frames, hashes and the chain.
@@ -155,6 +158,15 @@ type scanResult struct {
 // before the segments, so a writer committing meanwhile only moves the end
 // further out.
 func scan(dir string, visit func(Record) error) (*scanResult, error) {
+	return scanFrom(dir, visit, 0, nil)
+}
+
+// scanFrom is scan with a recovery point: the sealed segments whose records
+// all lie before trustBefore (and before the high-water mark) are checked
+// by their seals (see trusted) instead of being read, and visit sees
+// record 0, then every record of the segments read. A seal that does not
+// hold is logged and every segment read, as scan does.
+func scanFrom(dir string, visit func(Record) error, trustBefore uint64, logger *slog.Logger) (*scanResult, error) {
 	h, hasHead, err := readHead(dir)
 	if err != nil {
 		return nil, err
@@ -164,13 +176,43 @@ func scan(dir string, visit func(Record) error) (*scanResult, error) {
 		return nil, err
 	}
 	res := &scanResult{segs: segs, tornAt: -1, markAt: h.committed}
-	for i, sg := range segs {
+	start := 0
+	if trustBefore > 0 && len(segs) > 1 && segs[0].first == 0 {
+		n, seals, first, err := trusted(segs, trustBefore, h.committed, hasHead)
+		if err != nil && logger != nil {
+			logger.Warn("event log seal does not hold: reading every segment", "err", err)
+		}
+		if err == nil && n > 0 {
+			for i := range n {
+				res.idx.add(segs[i].first, i, 0)
+			}
+			res.next, res.last, res.trusted = seals[n-1].next, seals[n-1].last, n
+			if res.next == res.markAt {
+				res.markHash = res.last
+			}
+			if visit != nil {
+				if err := visit(first); err != nil {
+					return nil, err
+				}
+			}
+			start = n
+		}
+	}
+	for i := start; i < len(segs); i++ {
+		sg := segs[i]
 		if sg.first != res.next {
 			return nil, fmt.Errorf("%w: segment %s starts at %d where %d was expected", ErrCorrupt, filepath.Base(sg.path), sg.first, res.next)
 		}
 		last := i == len(segs)-1
 		if err := scanSegment(i, last, res, visit); err != nil {
 			return nil, err
+		}
+		if !last {
+			st, err := os.Stat(sg.path)
+			if err != nil {
+				return nil, err
+			}
+			res.sealed = append(res.sealed, seal{next: res.next, size: st.Size(), last: res.last})
 		}
 	}
 	if hasHead {
