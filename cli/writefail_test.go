@@ -30,6 +30,8 @@ func failWrites(t *testing.T, op string) *atomic.Bool {
 func waitReady(t *testing.T, metricsURL string, code int, want string) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		got, body := httpGet(t, strings.Replace(metricsURL, "/metrics", "/readyz", 1))
 		if got == code && strings.Contains(body, want) {
@@ -38,7 +40,7 @@ func waitReady(t *testing.T, metricsURL string, code int, want string) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("/readyz: %d %q; want %d with %q", got, body, code, want)
 		}
-		time.Sleep(10 * time.Millisecond) // polling the real signal, with a deadline
+		<-tick.C // polling the real signal, with a deadline
 	}
 }
 

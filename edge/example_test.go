@@ -75,8 +75,11 @@ func Example() {
 	defer ed.Close(time.Second)
 	srv := httptest.NewServer(ed.Hub())
 	defer srv.Close()
+	// Poll readiness, a real signal, for at most 10 s.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for deadline := time.Now().Add(10 * time.Second); (ed.Ready() != nil || ed.Stats().Delivered < e.Snapshot().NextSeq-1) && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond) // polling readiness, a real signal
+		<-tick.C
 	}
 
 	c, err := client.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), client.Options{})

@@ -21,28 +21,14 @@ import (
 	"github.com/lineage-arena/lineage/eventlog"
 	"github.com/lineage-arena/lineage/feed"
 	"github.com/lineage-arena/lineage/hub"
+	"github.com/lineage-arena/lineage/internal/natstest"
 	"github.com/lineage-arena/lineage/market"
 	"github.com/lineage-arena/lineage/natspub"
 )
 
 // startNATS starts an embedded NATS server with JetStream (file storage)
 // and stops it when the test ends.
-func startNATS(t *testing.T) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready in 10s")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
-}
+func startNATS(t *testing.T) *server.Server { return natstest.Start(t, "", 0) }
 
 // stack is an engine on the sim feed, its publisher, and a hub fed by the
 // engine directly (as `serve` feeds it), to compare an edge with.
@@ -152,12 +138,15 @@ func openEdge(t *testing.T, ns *server.Server, cfg edge.Config) (*edge.Edge, str
 // waitFor polls cond, a real signal, until it holds or 30s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("not in 30s: %s", what)
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -18,33 +18,15 @@ import (
 	"github.com/lineage-arena/lineage/engine"
 	"github.com/lineage-arena/lineage/eventlog"
 	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/internal/natstest"
 	"github.com/lineage-arena/lineage/market"
 	"github.com/lineage-arena/lineage/natspub"
 )
 
 // startNATS starts an embedded NATS server with JetStream, its file
-// storage in storeDir, on port (0: any free one), and stops it when the
-// test ends.
+// storage in storeDir, on port (0: any free one), stopped when the test ends.
 func startNATS(t *testing.T, storeDir string, port int) *server.Server {
-	t.Helper()
-	if port == 0 {
-		port = -1
-	}
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready in 10s")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return natstest.Start(t, storeDir, port)
 }
 
 func natsPort(s *server.Server) int { return s.Addr().(*net.TCPAddr).Port }

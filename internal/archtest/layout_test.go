@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/bearer":   {},
 	"internal/archtest": {},
 	"internal/wsframe":  {},
+	"internal/natstest": {},         // test support: an embedded NATS server
 	"internal/promtest": {},         // test support: a real Prometheus
 	"client":            {"market"}, // the protocol client: the standard library and the WebSocket library
 	"examples/follow":   {"market", "client"},
