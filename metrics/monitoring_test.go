@@ -258,7 +258,7 @@ func TestPromtool(t *testing.T) {
 	t.Run("check rules", func(t *testing.T) { run(t, nil, "check", "rules", "alerts.yml") })
 	t.Run("test rules", func(t *testing.T) { run(t, nil, "test", "rules", "alerts_test.yml") })
 	t.Run("check metrics", func(t *testing.T) {
-		for _, src := range []metrics.Sources{fixture(), simFixture()} {
+		for _, src := range []metrics.Sources{fixture(), simFixture(), natsFixture(), edgeFixture()} {
 			code, _, body := get(t, metrics.Handler(metrics.NewRegistry(src), nil), "/metrics")
 			if code != 200 {
 				t.Fatalf("GET /metrics: %d", code)
