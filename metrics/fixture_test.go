@@ -320,3 +320,11 @@ func edgeFixture() metrics.Sources {
 	}
 	return src
 }
+
+// allFixture has every source, the scale-out ones included: one process
+// exporting every family (a real one is serve --nats-url or an edge).
+func allFixture() metrics.Sources {
+	src := natsFixture()
+	src.Edge = edgeFixture().Edge
+	return src
+}

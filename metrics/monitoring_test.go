@@ -199,6 +199,7 @@ func TestDashboard(t *testing.T) {
 		"lineage_market_price_stale", "lineage_market_request_errors_total", "lineage_cache_hit_rate",
 		"lineage_active_connections", "lineage_messages_broadcast_total", "lineage_websocket_slow_disconnects_total",
 		"lineage_eventlog_append_duration_seconds_bucket",
+		"lineage_nats_publisher_lag_events", "lineage_nats_stream_diverged", "lineage_edge_lag_events", "lineage_edge_chain_failures_total",
 	} {
 		if !slices.Contains(metricNameRE.FindAllString(joined, -1), want) {
 			t.Errorf("the dashboard has no panel on %s", want)

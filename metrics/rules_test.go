@@ -215,8 +215,7 @@ func stemsOf(name string, typ dto.MetricType) []string {
 // Collect sends, and Collect sends every family Describe announces when
 // every source is present.
 func TestDescribeCoversCollect(t *testing.T) {
-	all := natsFixture()
-	all.Edge = edgeFixture().Edge
+	all := allFixture()
 	described := describedNames(t, metrics.NewCollector(all))
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(metrics.NewCollector(all))
