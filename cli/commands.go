@@ -49,6 +49,7 @@ func (e *cmdEnv) Logger() *slog.Logger {
 func commands() []command {
 	return []command{
 		{"serve", "run the arena live: feed → arena → event log → WebSocket hub and metrics", runServe},
+		{"edge", "serve a run's clients from its NATS JetStream stream: the same protocol, API and dashboard as serve, spread over machines", runEdge},
 		{"arena", "run a competition offline as fast as the machine allows and print the leaderboard", runArena},
 		{"watch", "terminal client for a running server", runWatch},
 		{"loadtest", "load generator against a running server", runLoadtest},

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lineage-arena/lineage/engine"
+	"github.com/lineage-arena/lineage/metrics"
 	"github.com/lineage-arena/lineage/natspub"
 )
 
@@ -19,7 +21,7 @@ type natsFlags struct {
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.url, "nats-url", "", "also publish every committed event, after it is durable, to this NATS JetStream server (nats://host:4222; several comma-separated); none by default")
+	fs.StringVar(&f.url, "nats-url", "", natsURLUsage)
 	fs.IntVar(&f.replicas, "nats-replicas", 1, "replicas of the JetStream stream, with --nats-url")
 }
 
@@ -44,6 +46,24 @@ func (f *natsFlags) check() error {
 		}
 	}
 	return nil
+}
+
+// stats returns the metrics' view of the publisher p will hold once it is
+// open (zero until then), or nil without --nats-url: no lineage_nats_
+// families.
+func (f *natsFlags) stats(p *atomic.Pointer[natspub.Publisher]) func() metrics.NATSStats {
+	if f.url == "" {
+		return nil
+	}
+	return func() metrics.NATSStats {
+		pub := p.Load()
+		if pub == nil {
+			return metrics.NATSStats{}
+		}
+		st := pub.Stats()
+		return metrics.NATSStats{Published: st.Published, Lag: st.Lag, Batches: st.Batches,
+			PublishErrors: st.PublishErrors, Snapshots: st.Snapshots, Diverged: st.Diverged}
+	}
 }
 
 // open starts the publisher for e, or returns nil without --nats-url. An

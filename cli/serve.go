@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lineage-arena/lineage/engine"
 	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/natspub"
 )
 
 const serveAbout = `lineage serve: run the arena live, one market step every --tick-interval.
@@ -60,6 +62,8 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	// Everything that can be checked, loaded or bound without the data dir
 	// is, first: a mistake or a busy port leaves the data dir untouched.
+	var published atomic.Pointer[natspub.Publisher]
+	sf.nats = nf.stats(&published)
 	var st *setup // the feed: opened by Found for a new run, after Open for a stored one
 	srv, err := sf.listen(*interval, func() *feed.Live {
 		if st == nil {
@@ -119,6 +123,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return errors.Join(err, srv.Close(context.Background()))
 	}
 	if pub != nil {
+		published.Store(pub)
 		defer pub.Close()
 	}
 	f := engine.Feed{Source: st.src, Live: st.live != nil}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lineage-arena/lineage/feed"
+	"github.com/lineage-arena/lineage/metrics"
 	"github.com/lineage-arena/lineage/server"
 )
 
@@ -22,6 +23,9 @@ type serverFlags struct {
 	tlsKey         string
 	metricsAddr    string
 	metricsAgents  int
+	// nats, if set, reports the JetStream publisher's counters to the
+	// metrics (serve --nats-url).
+	nats func() metrics.NATSStats
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
@@ -108,7 +112,7 @@ func (f *serverFlags) listen(tick time.Duration, live func() *feed.Live, log *sl
 	}
 	cfg := server.Config{
 		WSAddr: f.wsAddr, MetricsAddr: f.metricsAddr, Token: f.token, AllowedOrigins: origins, MaxConns: f.maxConns,
-		MetricsMaxAgents: f.metricsAgents, TickInterval: tick, Logger: log,
+		MetricsMaxAgents: f.metricsAgents, TickInterval: tick, Logger: log, NATS: f.nats,
 	}
 	if f.metricsAgents == 0 {
 		cfg.MetricsMaxAgents = -1 // none: zero would mean the default

@@ -178,6 +178,9 @@ type Edge struct {
 	index map[string]int
 	prev  string
 
+	// published is the snapshot last handed to the hub, for Snapshot.
+	published atomic.Pointer[arena.Snapshot]
+
 	snapSeq, delivered, streamLast, messages, resets, chainFails atomic.Uint64
 	hasSnap, broken                                              atomic.Bool
 	lastErr                                                      atomic.Pointer[error]
@@ -223,6 +226,11 @@ func Open(ctx context.Context, cfg Config) (*Edge, error) {
 
 // Hub is the hub the edge feeds: serve it at /ws (it is an http.Handler).
 func (e *Edge) Hub() *hub.Hub { return e.hub }
+
+// Snapshot is the state the edge's clients stand at: the bucket's snapshot
+// advanced by every batch delivered since (nil before the edge has one).
+// It must not be modified. Safe for concurrent use.
+func (e *Edge) Snapshot() *arena.Snapshot { return e.published.Load() }
 
 // Stats returns the edge's counters. Safe for concurrent use.
 func (e *Edge) Stats() Stats {
@@ -432,6 +440,7 @@ func (e *Edge) loadSnapshot(ctx context.Context) error {
 	}
 	e.cur, e.index, e.prev = snap.s, indexAgents(snap.s), snap.hash
 	e.hub.SetLastSeq(snap.seq, snap.s)
+	e.published.Store(snap.s)
 	e.delivered.Store(snap.seq)
 	e.snapSeq.Store(snap.seq)
 	e.noteLast(snap.seq)
@@ -553,6 +562,7 @@ func (e *Edge) consume(ctx context.Context) error {
 		}
 		e.cur = advance(e.cur, e.index, batch)
 		e.hub.Publish(batch, e.cur)
+		e.published.Store(e.cur)
 		e.prev = prev
 		e.delivered.Store(ev.Seq)
 		e.broken.Store(false)

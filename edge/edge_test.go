@@ -35,6 +35,9 @@ func TestEdgeServesWhatServeServes(t *testing.T) {
 	if st := e.Stats(); !st.HasSnapshot || st.SnapshotSeq == 0 || st.Delivered != s.head() {
 		t.Fatalf("edge stats %+v: want a snapshot and caught up at %d", st, s.head())
 	}
+	if snap := e.Snapshot(); snap == nil || snap.NextSeq != s.head()+1 {
+		t.Fatalf("edge Snapshot does not stand at the delivered event %d: %v", s.head(), snap)
+	}
 
 	c, err := client.Dial(t.Context(), url, client.Options{NoReconnect: true})
 	if err != nil {

@@ -50,6 +50,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectMarks(ch, snap, st, live)
 	c.collectHub(ch)
 	c.collectLog(ch)
+	c.collectNATS(ch)
+	c.collectEdge(ch)
 }
 
 func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {

@@ -299,3 +299,32 @@ func do(t testing.TB, h http.Handler, method, path string) int {
 	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), method, path, nil))
 	return rec.Code
 }
+
+// natsFixture is the fixture's server publishing to NATS JetStream (serve
+// --nats-url), the stream 7 events behind the log after 2 failed publishes.
+func natsFixture() metrics.Sources {
+	src := fixture()
+	src.NATS = func() metrics.NATSStats {
+		return metrics.NATSStats{Published: 1200, Lag: 7, Batches: 310, PublishErrors: 2, Snapshots: 12}
+	}
+	return src
+}
+
+// edgeFixture is an edge (lineage edge): the arena from the stream, a hub,
+// no log and no feed, 3 events behind the stream after one chain failure.
+func edgeFixture() metrics.Sources {
+	src := simFixture()
+	src.Hub = fixtureHub
+	src.Edge = func() metrics.EdgeStats {
+		return metrics.EdgeStats{Delivered: 1204, Lag: 3, ConsumerResets: 2, ChainFailures: 1}
+	}
+	return src
+}
+
+// allFixture has every source, the scale-out ones included: one process
+// exporting every family (a real one is serve --nats-url or an edge).
+func allFixture() metrics.Sources {
+	src := natsFixture()
+	src.Edge = edgeFixture().Edge
+	return src
+}

@@ -24,6 +24,8 @@ func TestExpositionGolden(t *testing.T) {
 	}{
 		{"live", fixture()},
 		{"sim", simFixture()},
+		{"nats", natsFixture()},
+		{"edge", edgeFixture()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := metrics.Handler(metrics.NewRegistry(tc.src), nil)
@@ -75,4 +77,37 @@ func diff(want, got string) string {
 		return "(same lines, different order)"
 	}
 	return b.String()
+}
+
+// TestScaleOutFamiliesOnlyWhenUsed: a plain server exports no lineage_nats_
+// or lineage_edge_ series; a publisher only the former, an edge only the
+// latter.
+func TestScaleOutFamiliesOnlyWhenUsed(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		src        metrics.Sources
+		nats, edge bool
+	}{
+		{"plain", fixture(), false, false},
+		{"sim", simFixture(), false, false},
+		{"nats", natsFixture(), true, false},
+		{"edge", edgeFixture(), false, true},
+	} {
+		fams := mustGather(t, metrics.NewRegistry(tc.src))
+		var nats, edge int
+		for name := range fams {
+			switch {
+			case strings.HasPrefix(name, "lineage_nats_"):
+				nats++
+			case strings.HasPrefix(name, "lineage_edge_"):
+				edge++
+			}
+		}
+		if (nats == 6) != tc.nats || (nats == 0) == tc.nats {
+			t.Errorf("%s: %d lineage_nats_ families", tc.name, nats)
+		}
+		if (edge == 4) != tc.edge || (edge == 0) == tc.edge {
+			t.Errorf("%s: %d lineage_edge_ families", tc.name, edge)
+		}
+	}
 }

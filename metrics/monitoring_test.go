@@ -199,6 +199,7 @@ func TestDashboard(t *testing.T) {
 		"lineage_market_price_stale", "lineage_market_request_errors_total", "lineage_cache_hit_rate",
 		"lineage_active_connections", "lineage_messages_broadcast_total", "lineage_websocket_slow_disconnects_total",
 		"lineage_eventlog_append_duration_seconds_bucket",
+		"lineage_nats_publisher_lag_events", "lineage_nats_stream_diverged", "lineage_edge_lag_events", "lineage_edge_chain_failures_total",
 	} {
 		if !slices.Contains(metricNameRE.FindAllString(joined, -1), want) {
 			t.Errorf("the dashboard has no panel on %s", want)
@@ -258,7 +259,7 @@ func TestPromtool(t *testing.T) {
 	t.Run("check rules", func(t *testing.T) { run(t, nil, "check", "rules", "alerts.yml") })
 	t.Run("test rules", func(t *testing.T) { run(t, nil, "test", "rules", "alerts_test.yml") })
 	t.Run("check metrics", func(t *testing.T) {
-		for _, src := range []metrics.Sources{fixture(), simFixture()} {
+		for _, src := range []metrics.Sources{fixture(), simFixture(), natsFixture(), edgeFixture()} {
 			code, _, body := get(t, metrics.Handler(metrics.NewRegistry(src), nil), "/metrics")
 			if code != 200 {
 				t.Fatalf("GET /metrics: %d", code)

@@ -23,7 +23,7 @@ import (
 // except in CI.
 func TestRealPrometheus(t *testing.T) {
 	bin := promtest.NeedTool(t, "prometheus")
-	target := httptest.NewServer(metrics.Handler(metrics.NewRegistry(fixture()), nil))
+	target := httptest.NewServer(metrics.Handler(metrics.NewRegistry(allFixture()), nil))
 	t.Cleanup(target.Close)
 
 	prom := promtest.Start(t, bin, strings.TrimPrefix(target.URL, "http://"), filepath.Join(monitoring, "alerts.yml"))

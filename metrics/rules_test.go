@@ -215,9 +215,10 @@ func stemsOf(name string, typ dto.MetricType) []string {
 // Collect sends, and Collect sends every family Describe announces when
 // every source is present.
 func TestDescribeCoversCollect(t *testing.T) {
-	described := describedNames(t, metrics.NewCollector(fixture()))
+	all := allFixture()
+	described := describedNames(t, metrics.NewCollector(all))
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(metrics.NewCollector(fixture()))
+	reg.MustRegister(metrics.NewCollector(all))
 	var collected []string
 	for name := range mustGather(t, reg) {
 		collected = append(collected, name)

@@ -73,6 +73,12 @@ type Sources struct {
 	MaxAgents int
 	// Version and Revision label lineage_build_info; empty means "unknown".
 	Version, Revision string
+	// NATS returns the JetStream publisher's counters (serve --nats-url);
+	// nil leaves the lineage_nats families out.
+	NATS func() NATSStats
+	// Edge returns the counters of an edge (lineage edge); nil leaves the
+	// lineage_edge families out.
+	Edge func() EdgeStats
 	// Writes, if set, returns the write failure (of the event log, the
 	// graveyard, ...) that holds the server, nil while writes succeed; only
 	// Ready reads it.

@@ -15,6 +15,10 @@
 // Everything the server shows is durable: the hub subscribes to the engine
 // and the API and the metrics read it (Snapshot, History, Trades,
 // Graveyard, LogStats, WriteFailure), never the arena.
+//
+// StartHub serves, on the same listeners with the same bounds and
+// timeouts, a hub fed by someone else — `lineage edge` serves its edge's
+// hub this way — with the API's and the metrics' sources given.
 package server
 
 import (
@@ -83,6 +87,9 @@ type Config struct {
 	// false when the run's feed is not live (metrics.Sources.Feed). Nil:
 	// the run has no live feed.
 	Feed func() (feed.LiveStats, bool)
+	// NATS, if set, reports the JetStream publisher's counters to the
+	// metrics (metrics.Sources.NATS). Nil: no lineage_nats_ families.
+	NATS func() metrics.NATSStats
 	// Version and Revision label lineage_build_info. Empty: "unknown".
 	Version, Revision string
 	// Logger receives the addresses served and the HTTP servers' errors.
@@ -176,8 +183,42 @@ func (s *Server) MetricsAddr() string { return s.metrics.addr }
 
 // Start serves e on the bound addresses, on goroutines of the Server's own,
 // until Close. The hub subscribes to e: start before e.Run so that every
-// step reaches it. Start may be called once, before Close.
+// step reaches it. Start may be called once, before Close (and instead of
+// StartHub).
 func (s *Server) Start(e *engine.Engine) error {
+	return s.start(func() Hub { return s.engineHub(e) })
+}
+
+// Hub is what StartHub serves: a hub the caller feeds (an edge's, say),
+// the sources of the JSON API and of the metrics, and the readiness
+// probe.
+type Hub struct {
+	// Hub serves the WebSocket clients at / and /ws. Required. Close
+	// closes it (1001 to every client).
+	Hub *hub.Hub
+	// API are the read-only API's sources; its Token and Logger default
+	// to the Config's. API.Snapshot is required.
+	API web.Sources
+	// Metrics are the metrics' sources; Hub defaults to Hub.Stats, and
+	// MaxAgents, Version and Revision to the Config's. Metrics.Arena is
+	// required.
+	Metrics metrics.Sources
+	// Ready answers /readyz: nil is ready. Nil: always ready.
+	Ready func() error
+}
+
+// StartHub serves h on the bound addresses, with the same listeners,
+// bounds and timeouts as Start, until Close. StartHub may be called once,
+// before Close (and instead of Start).
+func (s *Server) StartHub(h Hub) error {
+	if h.Hub == nil || h.API.Snapshot == nil || h.Metrics.Arena == nil {
+		return errors.New("server: StartHub needs a hub, API.Snapshot and Metrics.Arena")
+	}
+	return s.start(func() Hub { return h })
+}
+
+// start serves what mk returns, once.
+func (s *Server) start(mk func() Hub) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -187,15 +228,17 @@ func (s *Server) Start(e *engine.Engine) error {
 		return errors.New("server: started twice")
 	}
 	s.started = true
-	s.hub = s.startWeb(e)
-	s.startMetrics(e)
+	h := mk()
+	s.hub = h.Hub
+	s.startWeb(h)
+	s.startMetrics(h)
 	return nil
 }
 
-// startWeb serves the hub, the API and the dashboard. Events reach the
-// hub only once durable: it subscribes to the engine, and reads the rest —
+// engineHub is what Start serves of an engine. Events reach the hub only
+// once durable: it subscribes to the engine, and reads the rest —
 // snapshots, history, trades, the graveyard — from it.
-func (s *Server) startWeb(e *engine.Engine) *hub.Hub {
+func (s *Server) engineHub(e *engine.Engine) Hub {
 	cfg, log := s.cfg, s.cfg.Logger
 	hist := e.History()
 	h := hub.New(hub.Config{
@@ -207,18 +250,38 @@ func (s *Server) startWeb(e *engine.Engine) *hub.Hub {
 	// The hub takes the snapshot with the events it follows, so a new
 	// client gets one or the other, never both.
 	e.Subscribe(func(st engine.Step) { h.Publish(st.Events, st.Snapshot) })
-	api := web.Sources{
-		Snapshot:  e.Snapshot,
-		Graveyard: func() (any, error) { return e.Graveyard() },
-		Events:    hist.Events,
-		Trades:    func(id string) any { return tradeRows(e.Trades(id)) },
-		Token:     cfg.Token,
-		Logger:    log,
+	src := metrics.Sources{
+		Arena: e.Snapshot, Log: e.LogStats, Hub: h.Stats, Writes: e.WriteFailure, Feed: cfg.Feed, NATS: cfg.NATS,
+	}
+	return Hub{
+		Hub: h,
+		API: web.Sources{
+			Snapshot:  e.Snapshot,
+			Graveyard: func() (any, error) { return e.Graveyard() },
+			Events:    hist.Events,
+			Trades:    func(id string) any { return tradeRows(e.Trades(id)) },
+		},
+		Metrics: src,
+		// Ready while every write succeeds and a tick came within three
+		// intervals (a live feed may skip a round).
+		Ready: func() error { return src.Ready(3 * cfg.TickInterval) },
+	}
+}
+
+// startWeb serves the hub, the API and the dashboard.
+func (s *Server) startWeb(h Hub) {
+	cfg, log := s.cfg, s.cfg.Logger
+	api := h.API
+	if api.Token == "" {
+		api.Token = cfg.Token
+	}
+	if api.Logger == nil {
+		api.Logger = log
 	}
 	// WebSockets leave the HTTP server's count when upgraded: the hub's
 	// count keeps them within MaxConns.
-	s.web.ln.others = func() int64 { return h.Stats().Connections }
-	s.web.serve(web.Handler(api, h), cfg.TLS, log)
+	s.web.ln.others = func() int64 { return h.Hub.Stats().Connections }
+	s.web.serve(web.Handler(api, h.Hub), cfg.TLS, log)
 	scheme := "http"
 	if cfg.TLS != nil {
 		scheme = "https"
@@ -226,22 +289,25 @@ func (s *Server) startWeb(e *engine.Engine) *hub.Hub {
 	base := scheme + "://" + s.web.addr + "/"
 	log.Info("serving", "dashboard", base, "websocket", strings.Replace(base, "http", "ws", 1), "api", base+"api/",
 		"max_conns", cfg.MaxConns)
-	return h
 }
 
-// startMetrics serves /metrics, /health, /livez and /readyz, reading the
-// engine, the live feed and the hub.
-func (s *Server) startMetrics(e *engine.Engine) {
+// startMetrics serves /metrics, /health, /livez and /readyz.
+func (s *Server) startMetrics(h Hub) {
 	cfg := s.cfg
-	src := metrics.Sources{
-		Arena: e.Snapshot, Log: e.LogStats, Hub: s.hub.Stats, Start: time.Now(), MaxAgents: cfg.MetricsMaxAgents,
-		Version: cfg.Version, Revision: cfg.Revision, Writes: e.WriteFailure,
+	src := h.Metrics
+	if src.Hub == nil {
+		src.Hub = h.Hub.Stats
 	}
-	src.Feed = cfg.Feed
-	// Ready while every write succeeds and a tick came within three
-	// intervals (a live feed may skip a round).
-	ready := func() error { return src.Ready(3 * cfg.TickInterval) }
-	s.metrics.serve(metrics.Handler(metrics.NewRegistry(src), ready), nil, cfg.Logger)
+	if src.MaxAgents == 0 {
+		src.MaxAgents = cfg.MetricsMaxAgents
+	}
+	if src.Version == "" && src.Revision == "" {
+		src.Version, src.Revision = cfg.Version, cfg.Revision
+	}
+	if src.Start.IsZero() {
+		src.Start = time.Now()
+	}
+	s.metrics.serve(metrics.Handler(metrics.NewRegistry(src), h.Ready), nil, cfg.Logger)
 	cfg.Logger.Info("metrics", "url", "http://"+s.metrics.addr+"/metrics")
 }
 
