@@ -8,26 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/lineage-arena/lineage/client"
+	"github.com/lineage-arena/lineage/internal/natstest"
 )
-
-// startJetStream starts an embedded NATS server with JetStream on a free
-// port, file storage in a temporary dir; it is shut down at cleanup.
-func startJetStream(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready in 10s")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
-}
 
 // startEdge runs `lineage edge` in-process on free ports.
 func startEdge(t *testing.T, args ...string) *serveProc {
@@ -82,7 +65,7 @@ func events(t *testing.T, c *client.Conn, last uint64) map[uint64][]byte {
 // dashboard and the metrics of both features are served; SIGINT sends
 // 1001 to the edge's clients and the edge exits 0.
 func TestEdgeServesWhatServeServes(t *testing.T) {
-	ns := startJetStream(t)
+	ns := natstest.Start(t, "", 0)
 	srv := startServer(t, "--data-dir", t.TempDir(), "--seed", "3", "--tick-interval", "2ms", "--nats-url", ns.ClientURL())
 	serveWS, serveMetrics := srv.addrs(t)
 	e := startEdge(t, "--nats-url", ns.ClientURL())
