@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/wsframe":  {},
 	"internal/natstest": {},         // test support: an embedded NATS server
 	"internal/promtest": {},         // test support: a real Prometheus
+	"deploy":            {},         // tests only: deploy/'s files checked offline
 	"client":            {"market"}, // the protocol client: the standard library and the WebSocket library
 	"examples/follow":   {"market", "client"},
 	// a user's program: its own strategy served with the full stack.
