@@ -76,8 +76,8 @@ func (b *boundedListener) Accept() (net.Conn, error) {
 			n += b.others()
 		}
 		if n >= b.max {
+			b.refused.Add(1) // counted before the client can see the close
 			c.Close()
-			b.refused.Add(1)
 			continue
 		}
 		b.open.Add(1)
