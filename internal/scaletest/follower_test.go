@@ -228,3 +228,19 @@ func (fl *fleet) check(t *testing.T) {
 		}
 	}
 }
+
+// stall is the longest wait between two events a recording follower got,
+// the second after since.
+func (fl *fleet) stall(since time.Time) time.Duration {
+	var worst time.Duration
+	for _, f := range fl.fs {
+		f.mu.Lock()
+		for i := 1; i < len(f.arrivals); i++ {
+			if f.arrivals[i].at.After(since) {
+				worst = max(worst, f.arrivals[i].at.Sub(f.arrivals[i-1].at))
+			}
+		}
+		f.mu.Unlock()
+	}
+	return worst
+}

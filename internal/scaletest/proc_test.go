@@ -158,4 +158,3 @@ func (p *proc) ready(t *testing.T) {
 		return code == 200
 	})
 }
-
