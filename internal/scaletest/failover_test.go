@@ -30,8 +30,7 @@ func head(t *testing.T, serve *proc) uint64 {
 // (its followers resume on the other edge); the node leading the stream
 // is shut down (no follower is cut); the engine is SIGKILLed and started
 // again on its data dir (the followers stay on their edge). Every follower
-// gets every
-// event once, in order, across it all.
+// gets every event once, in order, across it all.
 func TestFailover(t *testing.T) {
 	cluster := natstest.Cluster(t, 3)
 	urls := natstest.URLs(cluster)
