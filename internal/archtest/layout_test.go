@@ -15,24 +15,25 @@ const module = "github.com/lineage-arena/lineage"
 // may depend on (directly or not). A package missing here fails the test,
 // so a new package must take its place in the architecture.
 var allowed = map[string][]string{
-	"market":            {},
-	"arena":             {"market"},
-	"feed":              {"market"},
-	"eventlog":          {"market", "arena"},
-	"graveyard":         {"market", "arena"},
-	"hub":               {"market", "arena", "internal/wsframe", "internal/bearer"},
-	"internal/web":      {"market", "arena", "internal/bearer"},
-	"metrics":           {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
-	"loadtest":          {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
-	"engine":            {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
-	"internal/bearer":   {},
-	"internal/archtest": {},
-	"internal/wsframe":  {},
-	"internal/natstest": {},         // test support: an embedded NATS server
-	"internal/promtest": {},         // test support: a real Prometheus
-	"deploy":            {},         // tests only: deploy/'s files checked offline
-	"client":            {"market"}, // the protocol client: the standard library and the WebSocket library
-	"examples/follow":   {"market", "client"},
+	"market":             {},
+	"arena":              {"market"},
+	"feed":               {"market"},
+	"eventlog":           {"market", "arena"},
+	"graveyard":          {"market", "arena"},
+	"hub":                {"market", "arena", "internal/wsframe", "internal/bearer"},
+	"internal/web":       {"market", "arena", "internal/bearer"},
+	"metrics":            {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
+	"loadtest":           {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
+	"engine":             {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
+	"internal/bearer":    {},
+	"internal/archtest":  {},
+	"internal/wsframe":   {},
+	"internal/natstest":  {},         // test support: an embedded NATS server
+	"internal/promtest":  {},         // test support: a real Prometheus
+	"internal/scaletest": {},         // tests only: the lineage binary, NATS and clients, across failures
+	"deploy":             {},         // tests only: deploy/'s files checked offline
+	"client":             {"market"}, // the protocol client: the standard library and the WebSocket library
+	"examples/follow":    {"market", "client"},
 	// a user's program: its own strategy served with the full stack.
 	"examples/strategy": {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer", "server"},
 	// server serves an engine: the hub, the API and dashboard, the metrics.

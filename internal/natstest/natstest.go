@@ -3,6 +3,9 @@
 package natstest
 
 import (
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,4 +38,81 @@ func Start(t testing.TB, storeDir string, port int) *server.Server {
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// Cluster starts n NATS servers with JetStream on 127.0.0.1, routed to one
+// another as the cluster "lineage", each with its own file storage in a
+// t.TempDir() and every write synced (sync_always), and returns them once
+// the JetStream meta group has a leader that every server follows. The
+// servers are named n0, n1, …; each is shut down, if it still runs, when
+// the test ends.
+func Cluster(t testing.TB, n int) []*server.Server {
+	t.Helper()
+	// The route ports are chosen before any server starts: each server is
+	// given the full list, so the cluster does not hang on one seed.
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
+	}
+	servers := make([]*server.Server, n)
+	for i := range servers {
+		s, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "lineage", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		servers[i] = s
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("nats server %s not ready in 10s", s.Name())
+		}
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		leaders, current := 0, 0
+		for _, s := range servers {
+			if s.JetStreamIsLeader() {
+				leaders++
+			}
+			if s.JetStreamIsCurrent() {
+				current++
+			}
+		}
+		if leaders == 1 && current == n {
+			return servers
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("nats cluster of %d: no JetStream meta leader followed by all in 30s", n)
+		}
+	}
+}
+
+// URLs is the client URLs of servers, comma-separated: a NATS URL list.
+func URLs(servers []*server.Server) string {
+	var us []string
+	for _, s := range servers {
+		us = append(us, s.ClientURL())
+	}
+	return strings.Join(us, ",")
 }
