@@ -75,10 +75,11 @@ func Example() {
 	defer ed.Close(time.Second)
 	srv := httptest.NewServer(ed.Hub())
 	defer srv.Close()
-	// Poll readiness, a real signal, for at most 10 s.
+	// Poll readiness, a real signal, for at most a minute (a loaded
+	// machine running the race detector is slow).
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); (ed.Ready() != nil || ed.Stats().Delivered < e.Snapshot().NextSeq-1) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(time.Minute); (ed.Ready() != nil || ed.Stats().Delivered < e.Snapshot().NextSeq-1) && time.Now().Before(deadline); {
 		<-tick.C
 	}
 
@@ -92,7 +93,11 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("then the snapshot:", m.Snapshot, m.Type, m.Market.Symbol)
+	symbol := "(no market)"
+	if m.Market != nil {
+		symbol = m.Market.Symbol
+	}
+	fmt.Println("then the snapshot:", m.Snapshot, m.Type, symbol)
 	s := ed.Stats()
 	fmt.Println("lag", s.Lag, "chain failures", s.ChainFailures)
 	// Output:
