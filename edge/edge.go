@@ -68,7 +68,7 @@ const (
 // pollEvery, for its lag.
 const (
 	retryMin  = 100 * time.Millisecond
-	retryMax  = 5 * time.Second
+	retryMax  = time.Second // a leader election lasts seconds: resume soon after
 	pollEvery = time.Second
 	opTimeout = 10 * time.Second
 )

@@ -69,10 +69,12 @@ const (
 )
 
 // After a failed publish the publisher waits retryMin, doubling up to
-// retryMax, before it reconciles with the stream again.
+// retryMax, before it reconciles with the stream again. retryMax is short:
+// a stream leader election takes a few seconds, and a longer wait would
+// stall every edge past its end (one reconcile a second costs nothing).
 const (
 	retryMin = 100 * time.Millisecond
-	retryMax = 5 * time.Second
+	retryMax = time.Second
 )
 
 // ErrDiverged is wrapped by the error Err reports once the stream is found
