@@ -41,6 +41,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/eventlog"
 	"github.com/lineage-arena/lineage/hub"
 )
 
@@ -50,6 +51,8 @@ const (
 	HeaderSeq      = "Lineage-Sequence"
 	HeaderHash     = "Lineage-Hash"
 	HeaderPrev     = "Lineage-Prev"
+	HeaderTime     = "Lineage-Time"
+	HeaderType     = "Lineage-Type"
 	hdrBatchCommit = "Nats-Batch-Commit"
 	SnapshotObject = "snapshot"
 )
@@ -511,6 +514,9 @@ func verify(m jetstream.Msg, want uint64, prev string) (arena.Event, string, err
 	case !isHash(hash):
 		return arena.Event{}, "", fmt.Errorf("%w: event %d has hash %q", ErrChain, seq, hash)
 	}
+	if err := checkHash(h, seq, m.Data(), hash); err != nil {
+		return arena.Event{}, "", err
+	}
 	var ev arena.Event
 	if err := json.NewDecoder(bytes.NewReader(m.Data())).Decode(&ev); err != nil {
 		return arena.Event{}, "", fmt.Errorf("%w: event %d: %v", ErrChain, seq, err)
@@ -519,6 +525,28 @@ func verify(m jetstream.Msg, want uint64, prev string) (arena.Event, string, err
 		return arena.Event{}, "", fmt.Errorf("%w: stream message %d holds event %d", ErrChain, seq, ev.Seq)
 	}
 	return ev, hash, nil
+}
+
+// checkHash recomputes the record hash of event seq from its headers (its
+// time, type and link) and payload, as the event log computed it, and
+// compares it with hash: a message whose content is not the logged
+// record's is refused even when its link is right.
+func checkHash(h nats.Header, seq uint64, payload []byte, hash string) error {
+	nanos, err := strconv.ParseInt(h.Get(HeaderTime), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: event %d has time %q", ErrChain, seq, h.Get(HeaderTime))
+	}
+	prevHex, err := hex.DecodeString(h.Get(HeaderPrev))
+	if err != nil || len(prevHex) != 32 {
+		return fmt.Errorf("%w: event %d links to %q", ErrChain, seq, h.Get(HeaderPrev))
+	}
+	var prev [32]byte
+	copy(prev[:], prevHex)
+	sum := eventlog.Hash(seq, time.Unix(0, nanos), h.Get(HeaderType), prev, payload)
+	if hex.EncodeToString(sum[:]) != hash {
+		return fmt.Errorf("%w: event %d does not hash to its %s header", ErrChain, seq, HeaderHash)
+	}
+	return nil
 }
 
 // consume reads the stream from the event after the last delivered one,

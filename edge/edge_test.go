@@ -17,7 +17,7 @@ import (
 
 // The edge's header names are natspub's.
 func TestHeadersAreThePublishers(t *testing.T) {
-	if edge.HeaderSeq != natspub.HeaderSeq || edge.HeaderHash != natspub.HeaderHash || edge.HeaderPrev != natspub.HeaderPrev ||
+	if edge.HeaderSeq != natspub.HeaderSeq || edge.HeaderHash != natspub.HeaderHash || edge.HeaderPrev != natspub.HeaderPrev || edge.HeaderTime != natspub.HeaderTime || edge.HeaderType != natspub.HeaderType ||
 		edge.SnapshotObject != natspub.SnapshotObject {
 		t.Fatal("edge and natspub disagree on the headers or the snapshot's name")
 	}
@@ -159,6 +159,18 @@ func resume(t *testing.T, url string, since, last uint64) {
 // never delivered: it is counted, the edge stops before it and is not
 // ready.
 func TestChainBreakNotDelivered(t *testing.T) {
+	// A wrong link, and a right link on content that is not the logged
+	// record's (its hash header does not match it): neither is delivered.
+	for _, forged := range []bool{false, true} {
+		name := "wrong link"
+		if forged {
+			name = "forged content"
+		}
+		t.Run(name, func(t *testing.T) { testChainBreak(t, forged) })
+	}
+}
+
+func testChainBreak(t *testing.T, forged bool) {
 	ns := startNATS(t)
 	s := newStack(t, ns)
 	s.run(t, 10)
@@ -186,7 +198,13 @@ func TestChainBreakNotDelivered(t *testing.T) {
 	m.Data = data
 	m.Header.Set(natspub.HeaderSeq, strconv.FormatUint(last+1, 10))
 	m.Header.Set(natspub.HeaderHash, prev.Header.Get(natspub.HeaderHash)) // any hash
-	m.Header.Set(natspub.HeaderPrev, "00"+prev.Header.Get(natspub.HeaderHash)[2:])
+	m.Header.Set(natspub.HeaderTime, prev.Header.Get(natspub.HeaderTime))
+	m.Header.Set(natspub.HeaderType, prev.Header.Get(natspub.HeaderType))
+	if forged {
+		m.Header.Set(natspub.HeaderPrev, prev.Header.Get(natspub.HeaderHash)) // the right link
+	} else {
+		m.Header.Set(natspub.HeaderPrev, "00"+prev.Header.Get(natspub.HeaderHash)[2:])
+	}
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}

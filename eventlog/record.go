@@ -58,8 +58,28 @@ var (
 	ErrClosed = errors.New("event log closed")
 )
 
+// Hash is the hash a record with these fields has in the log: SHA-256
+// over its sequence and time (big-endian uint64s, the time in Unix
+// nanoseconds), its type's length (one byte) and bytes, the previous
+// record's hash and the payload. A copy of a record that travels without
+// the log (a JetStream message, say) can be checked with it.
+func Hash(seq uint64, t time.Time, typ string, prev [32]byte, payload []byte) [32]byte {
+	h := sha256.New()
+	var fixed [17]byte
+	binary.BigEndian.PutUint64(fixed[:], seq)
+	binary.BigEndian.PutUint64(fixed[8:], uint64(t.UnixNano()))
+	fixed[16] = byte(len(typ))
+	h.Write(fixed[:])
+	h.Write([]byte(typ))
+	h.Write(prev[:])
+	h.Write(payload)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
 // encode appends r's frame to dst, computing r.Hash from its fields and
-// r.Prev.
+// r.Prev (the bytes Hash hashes).
 func (r *Record) encode(dst []byte) ([]byte, error) {
 	if len(r.Type) == 0 || len(r.Type) > MaxType {
 		return dst, fmt.Errorf("record %d: type %q must be 1..%d bytes", r.Seq, r.Type, MaxType)

@@ -32,6 +32,7 @@ const catchUpChunk = 4096
 type record struct {
 	seq        uint64
 	time       time.Time
+	typ        string
 	hash, prev [32]byte
 	payload    []byte
 }
@@ -40,7 +41,7 @@ type record struct {
 func (p *Publisher) load(from, until uint64) ([]record, error) {
 	var out []record
 	err := p.e.History().Records(from, until, func(r eventlog.Record) error {
-		out = append(out, record{seq: r.Seq, time: r.Time, hash: r.Hash, prev: r.Prev, payload: append([]byte(nil), r.Payload...)})
+		out = append(out, record{seq: r.Seq, time: r.Time, typ: r.Type, hash: r.Hash, prev: r.Prev, payload: append([]byte(nil), r.Payload...)})
 		return nil
 	})
 	if err == nil && len(out) != int(until-from) {
@@ -155,6 +156,8 @@ func (p *Publisher) send(ctx context.Context, recs []record) error {
 		m.Header.Set(HeaderSeq, strconv.FormatUint(r.seq, 10))
 		m.Header.Set(HeaderHash, hex.EncodeToString(r.hash[:]))
 		m.Header.Set(HeaderPrev, hex.EncodeToString(r.prev[:]))
+		m.Header.Set(HeaderTime, strconv.FormatInt(r.time.UnixNano(), 10))
+		m.Header.Set(HeaderType, r.typ)
 		if i == 0 {
 			m.Header.Set(hdrExpectedLast, strconv.FormatUint(first-1, 10))
 		}

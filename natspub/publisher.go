@@ -53,6 +53,8 @@ const (
 	HeaderSeq  = "Lineage-Sequence" // the event's sequence number, decimal
 	HeaderHash = "Lineage-Hash"     // its record's hash in the log, 64 hex digits
 	HeaderPrev = "Lineage-Prev"     // the previous record's hash, 64 hex digits
+	HeaderTime = "Lineage-Time"     // the record's time, Unix nanoseconds, decimal
+	HeaderType = "Lineage-Type"     // the record's type
 )
 
 // Defaults of Config's zero values.

@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	// server serves an engine: the hub, the API and dashboard, the metrics.
 	"server":  {"market", "arena", "feed", "eventlog", "graveyard", "engine", "hub", "internal/web", "metrics", "internal/wsframe", "internal/bearer"},
 	"natspub": {"market", "arena", "feed", "eventlog", "graveyard", "engine"},
-	"edge":    {"market", "arena", "hub", "internal/wsframe", "internal/bearer"}, // serves the protocol from the stream: no engine, no log
+	"edge":    {"market", "arena", "hub", "internal/wsframe", "internal/bearer", "eventlog"}, // serves the protocol from the stream: no engine, no log of its own (eventlog only for the record hash)
 	// the composition roots may import anything: cli is the lineage command
 	// set, imported only by cmd/lineage (the process around it) and by a
 	// user's program that runs it with strategies of its own.
