@@ -1,8 +1,5 @@
-// Package scaletest runs Lineage beyond one machine, for real: a 3-node
-// NATS JetStream cluster in the test's process, `lineage serve --nats-url`
-// and two `lineage edge` processes built from ./cmd/lineage, and a few
-// hundred protocol clients, through the failures the design must survive
-// (docs/scale-out.md, "Tests").
+//go:build integration
+
 package scaletest
 
 import (
