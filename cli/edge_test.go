@@ -72,6 +72,8 @@ func TestEdgeServesWhatServeServes(t *testing.T) {
 	edgeWS, edgeMetrics := e.addrs(t)
 
 	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		code, body := httpGet(t, edgeMetrics+"/readyz")
 		if code == 200 {
@@ -80,7 +82,7 @@ func TestEdgeServesWhatServeServes(t *testing.T) {
 		if code != 503 || time.Now().After(deadline) {
 			t.Fatalf("edge /readyz: %d %s\n%s", code, body, e.logs)
 		}
-		time.Sleep(20 * time.Millisecond) // polling a real signal, with a deadline
+		<-tick.C // polling a real signal, with a deadline
 	}
 
 	ce, err := client.Dial(t.Context(), edgeWS, client.Options{NoReconnect: true})

@@ -65,8 +65,11 @@ func Example() {
 	if err := e.Run(ctx, engine.Feed{Source: feed.NewSim(feed.SimConfig{Symbols: syms, Seed: 42})}); err != nil {
 		log.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); p.Stats().Lag > 0 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond) // polling the lag, a real signal
+	// Poll the lag, a real signal, for at most a minute.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(time.Minute); p.Stats().Lag > 0 && time.Now().Before(deadline); {
+		<-tick.C
 	}
 
 	nc, err := nats.Connect(ns.ClientURL())
