@@ -17,9 +17,12 @@
 // or buried before it is durable.
 //
 // Guarantees: sequence numbers are gap-free and never reused, across write
-// failures and restarts; a restart recomputes every logged event from the
-// genesis record and the logged ticks and refuses a log that differs; the
-// dead stay dead, each with a signed tombstone that is never overwritten.
+// failures and restarts; a restart restores the newest checkpoint that
+// verifies (or starts from the genesis record without one), recomputes every
+// logged event after it from the logged ticks, and refuses a log that
+// differs (Verify and VerifyReplay check the whole chain and every
+// checkpoint); the dead stay dead, each with a signed tombstone that is
+// never overwritten.
 package engine
 
 import (
