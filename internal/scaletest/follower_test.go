@@ -203,6 +203,13 @@ func (fl *fleet) check(t *testing.T) {
 			ref[s] = ty
 		}
 	}
+	// The followers stop one after another: a filtered one may have read
+	// an event after every recording one stopped. Compare up to the last
+	// event a recording follower got.
+	var refLast uint64
+	for s := range ref {
+		refLast = max(refLast, s)
+	}
 	bad := 0
 	for _, f := range fl.fs {
 		for _, p := range f.problems {
@@ -214,7 +221,8 @@ func (fl *fleet) check(t *testing.T) {
 			continue
 		}
 		var want []uint64
-		for s := f.start + 1; s <= f.last; s++ {
+		end := min(f.last, refLast)
+		for s := f.start + 1; s <= end; s++ {
 			ty, ok := ref[s]
 			if !ok {
 				t.Fatalf("event %d: no recording follower got it", s)
@@ -223,9 +231,13 @@ func (fl *fleet) check(t *testing.T) {
 				want = append(want, s)
 			}
 		}
-		if !slices.Equal(f.seqs, want) {
+		got := f.seqs
+		for len(got) > 0 && got[len(got)-1] > end {
+			got = got[:len(got)-1]
+		}
+		if !slices.Equal(got, want) {
 			if bad++; bad <= 20 {
-				t.Errorf("follower %d (filter %v): %d events, want %d of those the unfiltered got", f.id, f.types, len(f.seqs), len(want))
+				t.Errorf("follower %d (filter %v): %d events, want %d of those the unfiltered got", f.id, f.types, len(got), len(want))
 			}
 		}
 	}
