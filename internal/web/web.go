@@ -6,7 +6,6 @@ package web
 import (
 	"encoding/json"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,8 +32,8 @@ type Sources struct {
 	// Graveyard returns the dead's tombstones, JSON-encodable.
 	Graveyard func() (any, error)
 	// Events returns up to limit stored events after sequence since, as the
-	// JSON the event log holds. The Handler never asks after the largest
-	// sequence number (math.MaxUint64): nothing can follow it.
+	// JSON the event log holds; nothing follows the largest sequence
+	// number (math.MaxUint64), so since+1 must not wrap to the start.
 	Events func(since uint64, limit int) ([]json.RawMessage, error)
 	// Trades returns an agent's recent fills, JSON-encodable; nil leaves
 	// them out of /api/agents/{id}.
@@ -167,10 +166,7 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 			writeError(w, http.StatusNotFound, "this server keeps no event log")
 			return
 		}
-		var evs []json.RawMessage
-		if since < math.MaxUint64 { // nothing follows the largest sequence
-			evs, err = src.Events(since, limit)
-		}
+		evs, err := src.Events(since, limit)
 		if err != nil {
 			src.Logger.Error("api events", "since", since, "err", err)
 			writeError(w, http.StatusInternalServerError, "cannot read the event log")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -166,10 +167,14 @@ func TestEventsSinceAtTheEnd(t *testing.T) {
 	calls := 0
 	srv := testServer(t, Sources{
 		Snapshot: func() *arena.Snapshot { return nil },
-		// As the event log does it: the events from since+1 on.
+		// As the event log does it: the events from since+1 on, none
+		// after the largest sequence.
 		Events: func(since uint64, limit int) ([]json.RawMessage, error) {
 			calls++
 			var out []json.RawMessage
+			if since == math.MaxUint64 {
+				return nil, nil
+			}
 			for seq := since + 1; seq <= 3 && len(out) < limit; seq++ {
 				out = append(out, json.RawMessage(fmt.Sprintf(`{"sequence":%d}`, seq)))
 			}
