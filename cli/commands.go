@@ -46,6 +46,21 @@ func (e *cmdEnv) Logger() *slog.Logger {
 	return e.Log
 }
 
+// logAt makes the command's logger, writing to Stderr at the given
+// --log-level; a level that is none of debug, info, warn or error is a
+// usage error.
+func (e *cmdEnv) logAt(level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	e.Log = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: lv}))
+	return e.Log, nil
+}
+
+// logLevelUsage is --log-level's usage, one text for every command.
+const logLevelUsage = "log level: debug, info, warn or error"
+
 func commands() []command {
 	return []command{
 		{"serve", "run the arena live: feed → arena → event log → WebSocket hub and metrics", runServe},

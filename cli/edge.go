@@ -44,15 +44,15 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.StringVar(&nf.url, "nats-url", "", natsURLUsage)
 	runID := fs.String("nats-run", "", "run id of the stream to serve, LINEAGE_<id>; empty: the only run on the NATS server")
 	ring := fs.Int("ring-events", edge.DefaultRingEvents, "recent events kept for clients that resume with ?since=")
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	level := fs.String("log-level", "info", logLevelUsage)
 	var sf serverFlags
 	sf.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usagef("--log-level %q: want debug, info, warn or error", *level)
+	log, err := env.logAt(*level)
+	if err != nil {
+		return err
 	}
 	if nf.url == "" {
 		return usagef("--nats-url is required: the NATS server of the run's stream")
@@ -67,8 +67,6 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 	if strings.ContainsAny(*runID, ".*> \t") {
 		return usagef("--nats-run %q: a run id has no dots, wildcards or spaces", *runID)
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
-	env.Log = log
 	srv, err := sf.listen(0, func() *feed.Live { return nil }, log)
 	if err != nil {
 		return err

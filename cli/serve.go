@@ -31,7 +31,7 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	interval := fs.Duration("tick-interval", 5*time.Second, "how often a market step is taken")
 	agentEvery := fs.Duration("agent-interval", 10*time.Second, "how often every agent's state is emitted")
 	dataDir := fs.String("data-dir", ".lineage", dataDirUsage)
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	level := fs.String("log-level", "info", logLevelUsage)
 	var sf serverFlags
 	sf.register(fs)
 	var nf natsFlags
@@ -39,9 +39,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usagef("--log-level %q: want debug, info, warn or error", *level)
+	log, err := env.logAt(*level)
+	if err != nil {
+		return err
 	}
 	if *interval <= 0 || *agentEvery <= 0 {
 		return usagef("--tick-interval and --agent-interval must be positive")
@@ -52,8 +52,6 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := nf.check(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
-	env.Log = log
 	af.interval = *interval
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
