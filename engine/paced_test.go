@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"context"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/lineage-arena/lineage/arena"
 
 	"github.com/lineage-arena/lineage/feed"
 	"github.com/lineage-arena/lineage/market"
@@ -40,4 +44,49 @@ func TestPacedMarksStepEnds(t *testing.T) {
 	if !stamps[0].Before(stamps[1]) || !stamps[1].Before(stamps[2]) {
 		t.Errorf("steps stamped %v: want one stamp per step, in order", stamps)
 	}
+}
+
+// A tick and agent states that fall due together are one step: one
+// commit, handed to subscribers (and so to clients) as one batch, not two
+// back to back. In a synctest bubble both timers fire at the same instant.
+func TestTickAndAgentStatesDueTogetherAreOneStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{Dir: t.TempDir(), Found: simFounding(3), TickInterval: time.Second, AgentInterval: 2 * time.Second}
+		e, err := Open(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		var priceSteps, joined, statesAlone int
+		e.Subscribe(func(s Step) {
+			prices, states := 0, 0
+			for _, ev := range s.Events {
+				switch ev.Type {
+				case arena.EventMarket:
+					prices++
+				case arena.EventAgent:
+					states++
+				}
+			}
+			switch {
+			case prices > 0 && states > 0:
+				joined++
+			case states > 0:
+				statesAlone++
+			}
+			if prices > 0 {
+				priceSteps++
+			}
+			if priceSteps == 9 { // the first is released at once, then one a second
+				cancel()
+			}
+		})
+		if err := e.Run(ctx, simFeed(3)); err != nil {
+			t.Fatal(err)
+		}
+		if joined != 4 || statesAlone != 0 {
+			t.Errorf("in 8 s: %d steps of prices with agent states, %d of agent states alone; want 4 and 0", joined, statesAlone)
+		}
+	})
 }

@@ -115,7 +115,12 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 	if f.Record != nil {
 		src = feed.NewRecorder(f.Record, src)
 	}
-	states := time.NewTicker(e.cfg.AgentInterval)
+	// Agent states are due every AgentInterval. A tick taken when they are
+	// due (within joinWindow) takes them into its step, so a tick and the
+	// states that fall due with it are one commit and one burst to every
+	// client, not two back to back; the timer emits them when no tick does.
+	statesDue := time.Now().Add(e.cfg.AgentInterval)
+	states := time.NewTimer(e.cfg.AgentInterval + joinWindow)
 	defer states.Stop()
 	ticks := make(chan stepTick)
 	errc := make(chan error, 1)
@@ -177,6 +182,20 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 	}
 	last := time.Time{}
 	stepAt := time.Time{} // the time of the last step, a tick's or agent states'
+	// emitStates emits every agent's state at now, and sets when they are
+	// due next: the first AgentInterval after statesDue that is after now.
+	emitStates := func(now time.Time) error {
+		at := now.UTC()
+		if at.Before(last) {
+			at = last
+		}
+		stepAt = at
+		for !statesDue.After(now) {
+			statesDue = statesDue.Add(e.cfg.AgentInterval)
+		}
+		states.Reset(statesDue.Sub(now) + joinWindow)
+		return e.ar.EmitAgentStates(at)
+	}
 	for {
 		if e.failing.Load() != nil {
 			// Held: nothing new is taken until the retry commits.
@@ -209,13 +228,11 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 				// committed (one fsync) and published (one batch) together.
 				continue
 			}
-		case now := <-states.C:
-			at := now.UTC()
-			if at.Before(last) {
-				at = last
+			if err == nil && !time.Now().Before(statesDue.Add(-joinWindow)) {
+				err = emitStates(time.Now())
 			}
-			stepAt = at
-			err = e.ar.EmitAgentStates(at)
+		case now := <-states.C:
+			err = emitStates(now)
 		case <-ctx.Done():
 			// A checkpoint being written is recorded in the last commit.
 			if w, ok := e.ckpt.wait(); ok {
@@ -253,6 +270,12 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 		}
 	}
 }
+
+// joinWindow is how early a tick may take the agent states due after it
+// (see loop): the pacer's ticker and the states' schedule start together,
+// so with intervals that divide one another they fall due at the same
+// instants, and their timers fire microseconds apart.
+const joinWindow = 5 * time.Millisecond
 
 // stepTick is a tick for the loop; more says the tick is not the last of
 // its time step.
