@@ -23,6 +23,7 @@ type serverFlags struct {
 	tlsKey         string
 	metricsAddr    string
 	metricsAgents  int
+	pprof          bool
 	// nats, if set, reports the JetStream publisher's counters to the
 	// metrics (serve --nats-url).
 	nats func() metrics.NATSStats
@@ -36,6 +37,7 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file: serve https and wss")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file, with --tls-cert")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9184", "address of /metrics, /health, /livez and /readyz")
+	fs.BoolVar(&f.pprof, "pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on --metrics-addr (CPU profiles split by the hub's work: docs/performance.md)")
 	fs.IntVar(&f.metricsAgents, "metrics-max-agents", 25, "living agents with their own agent label, the poorest half and the richest half (the rest only in strategy totals)")
 }
 
@@ -112,7 +114,7 @@ func (f *serverFlags) listen(tick time.Duration, live func() *feed.Live, log *sl
 	}
 	cfg := server.Config{
 		WSAddr: f.wsAddr, MetricsAddr: f.metricsAddr, Token: f.token, AllowedOrigins: origins, MaxConns: f.maxConns,
-		MetricsMaxAgents: f.metricsAgents, TickInterval: tick, Logger: log, NATS: f.nats,
+		MetricsMaxAgents: f.metricsAgents, TickInterval: tick, Logger: log, NATS: f.nats, Pprof: f.pprof,
 	}
 	if f.metricsAgents == 0 {
 		cfg.MetricsMaxAgents = -1 // none: zero would mean the default

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,8 +224,8 @@ func newHub(cfg Config, poll bool) *Hub {
 		h.poller = p
 	}
 	h.pinger.Add(1)
-	go h.pingLoop()
-	go h.fanOutLoop()
+	go pprof.Do(context.Background(), pprof.Labels("hub", "liveness"), func(context.Context) { h.pingLoop() })
+	go pprof.Do(context.Background(), pprof.Labels("hub", "fanout"), func(context.Context) { h.fanOutLoop() })
 	return h
 }
 
@@ -462,23 +464,36 @@ func (h *Hub) fanOut(events []arena.Event, snap *arena.Snapshot) {
 		}
 	}
 	h.mu.Unlock()
-	h.writeAll(start)
+	h.writeAll(start, burstLabels)
 	clear(start)
 	h.starts = start
 }
 
+// The profiler labels of the hub's work (key "hub"): "fanout" queues a
+// step to every client, "burst" writes it, "ping" writes the pings that
+// fall due together, "liveness" looks at every client's pings, "read"
+// reads client frames (pongs, mostly). A CPU profile taken with serve
+// --pprof splits by them: go tool pprof -tags.
+var (
+	burstLabels = pprof.Labels("hub", "burst")
+	pingLabels  = pprof.Labels("hub", "ping")
+)
+
 // writeAll runs the writers of clients, one drainNow each, on a few
-// goroutines (one per CPU Go uses) that share the list. None of them
-// waits on a socket, so this returns once every write was tried.
-func (h *Hub) writeAll(clients []*client) {
+// goroutines (one per CPU Go uses, labelled labels) that share the list.
+// None of them waits on a socket, so this returns once every write was
+// tried.
+func (h *Hub) writeAll(clients []*client, labels pprof.LabelSet) {
 	workers := min(runtime.GOMAXPROCS(0), len(clients))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(len(clients)); i = next.Add(1) - 1 {
-				clients[i].drainNow()
-			}
+			pprof.Do(context.Background(), labels, func(context.Context) {
+				for i := next.Add(1) - 1; i < int64(len(clients)); i = next.Add(1) - 1 {
+					clients[i].drainNow()
+				}
+			})
 		})
 	}
 	wg.Wait()
@@ -543,7 +558,7 @@ func (h *Hub) pingLoop() {
 				}
 			}
 			h.mu.RUnlock()
-			h.writeAll(due)
+			h.writeAll(due, pingLabels)
 			clear(due)
 			due = due[:0]
 		}
@@ -593,7 +608,7 @@ func (h *Hub) Close(wait time.Duration) error {
 		}
 		c.mu.Unlock()
 	}
-	h.writeAll(idle)
+	h.writeAll(idle, pingLabels)
 	done := make(chan struct{})
 	go func() {
 		h.live.Wait()

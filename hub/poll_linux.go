@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 
@@ -60,7 +62,7 @@ func newPoller() (*poller, error) {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
 	p := &poller{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
-	go p.loop()
+	go pprof.Do(context.Background(), pprof.Labels("hub", "read"), func(context.Context) { p.loop() })
 	return p, nil
 }
 

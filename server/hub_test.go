@@ -100,3 +100,32 @@ func TestStartHub(t *testing.T) {
 		t.Error("/metrics of a hub without a log or a publisher has their families")
 	}
 }
+
+// Go's profiles are on the metrics address only when asked for, with the
+// hub's goroutines labelled by their work; without Pprof the path is 404.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		srv, err := server.Listen(server.Config{WSAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", Pprof: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := func() *arena.Snapshot { return nil }
+		if err := srv.StartHub(server.Hub{Hub: hub.New(hub.Config{}), API: web.Sources{Snapshot: snap}, Metrics: metrics.Sources{Arena: snap}}); err != nil {
+			t.Fatal(err)
+		}
+		code, body := get(t, "http://"+srv.MetricsAddr()+"/debug/pprof/")
+		if want := map[bool]int{false: 404, true: 200}[on]; code != want || on && !strings.Contains(body, "goroutine") {
+			t.Errorf("Pprof %v: /debug/pprof/ answered %d, want %d", on, code, want)
+		}
+		if _, body := get(t, "http://"+srv.MetricsAddr()+"/debug/pprof/goroutine?debug=1"); on && !strings.Contains(body, `"hub":"liveness"`) {
+			t.Error(`the goroutine profile has no goroutine labelled "hub":"liveness"`)
+		}
+		if code, _ := get(t, "http://"+srv.WSAddr()+"/debug/pprof/"); on && code == 200 {
+			t.Error("/debug/pprof/ is served on the WebSocket address")
+		}
+		if code, _ := get(t, "http://"+srv.MetricsAddr()+"/metrics"); code != 200 {
+			t.Errorf("Pprof %v: /metrics answered %d", on, code)
+		}
+		srv.Close(t.Context())
+	}
+}

@@ -27,6 +27,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +92,11 @@ type Config struct {
 	// NATS, if set, reports the JetStream publisher's counters to the
 	// metrics (metrics.Sources.NATS). Nil: no lineage_nats_ families.
 	NATS func() metrics.NATSStats
+	// Pprof serves Go's runtime profiles (net/http/pprof) at
+	// /debug/pprof/ on MetricsAddr, for explaining a figure: the hub
+	// labels its work (see package hub), so a CPU profile splits by it.
+	// False: 404 there, as for any other path.
+	Pprof bool
 	// Version and Revision label lineage_build_info. Empty: "unknown".
 	Version, Revision string
 	// Logger receives the addresses served and the HTTP servers' errors.
@@ -307,7 +314,11 @@ func (s *Server) startMetrics(h Hub) {
 	if src.Start.IsZero() {
 		src.Start = time.Now()
 	}
-	s.metrics.serve(metrics.Handler(metrics.NewRegistry(src), h.Ready), nil, cfg.Logger)
+	mh := metrics.Handler(metrics.NewRegistry(src), h.Ready)
+	if cfg.Pprof {
+		mh = withPprof(mh)
+	}
+	s.metrics.serve(mh, nil, cfg.Logger)
 	cfg.Logger.Info("metrics", "url", "http://"+s.metrics.addr+"/metrics")
 }
 
@@ -351,4 +362,17 @@ func (s *Server) Close(ctx context.Context) error {
 		s.err = errors.Join(herr, s.web.shutdown(ctx), s.metrics.shutdown(ctx))
 	})
 	return s.err
+}
+
+// withPprof serves net/http/pprof's handlers at /debug/pprof/ and next at
+// every other path.
+func withPprof(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", next)
+	return mux
 }
