@@ -117,6 +117,10 @@ func (c *client) tick(now time.Time) (start bool) {
 	return false
 }
 
+// outqOf is outq; tests over pipes, which have no socket to look at,
+// replace it.
+var outqOf = outq
+
 // ackDueLocked reports whether data written to c and not yet covered by a
 // ping is due for one at now: once it has waited ackMax, or ackDelay when
 // c's socket still holds some of it unacknowledged by the client's kernel
@@ -131,7 +135,7 @@ func (c *client) ackDueLocked(now time.Time) bool {
 	case age < ackDelay:
 		return false
 	case !c.probed:
-		n, ok := outq(c.rc)
+		n, ok := outqOf(c.rc)
 		c.probed, c.unsent = true, !ok || n > 0
 	}
 	return c.unsent

@@ -52,19 +52,31 @@ const (
 	// (megabytes on loopback) would hide such a client from the backlog
 	// bound and the write timeout for minutes.
 	StallTimeout = ackMax + DefaultSlowTimeout + 2*checkEvery
-	// ackDelay and ackMax are how long data may go out to a client before
-	// a ping asks whether it was read. One ping covers everything before
-	// it, so a client being sent data is pinged about once per ackMax, not
-	// once per write. ackDelay after the first data a ping has not
-	// covered, the client's socket is looked at (SIOCOUTQ): data its
-	// kernel has not acknowledged yet gets a ping then; data it has
-	// acknowledged waits for ackMax, for an ACK says the client's kernel
-	// took the data, not that the client read it. Where the socket cannot
-	// be looked at (TLS, no Linux), ackDelay is the interval.
+	// ackDelay, ackRide and ackMax are how long data may go out to a
+	// client before a ping asks whether it was read. One ping covers
+	// everything before it, so a client being sent data is pinged about
+	// once per ackRide to ackMax, not once per write:
+	//   - a write of data carries a ping when the data before it has
+	//     waited ackRide: a client sent a step a second or more often is
+	//     pinged in its own writes, and a ping costs no write of its own;
+	//   - data that waited ackMax gets a ping written by itself (the next
+	//     step is late, or steps are rare);
+	//   - ackDelay after the first data a ping has not covered, the
+	//     client's socket is looked at (SIOCOUTQ): data its kernel has not
+	//     acknowledged yet gets a ping then (a link that stalls is asked
+	//     early), data it has acknowledged waits, for an ACK says the
+	//     client's kernel took the data, not that the client read it.
+	//     Where the socket cannot be looked at (TLS, no Linux), ackDelay is
+	//     the interval.
+	// ackMax, with SlowTimeout, sets StallTimeout; it is long enough that
+	// the pings and pongs of 10,000 clients sent a step a second stay
+	// under a tenth of the hub's CPU (docs/performance.md).
 	ackDelay = 400 * time.Millisecond
-	ackMax   = 2 * time.Second
-	// checkEvery is how often every client's pings are looked at.
-	checkEvery = 125 * time.Millisecond
+	ackRide  = 2500 * time.Millisecond
+	ackMax   = 3500 * time.Millisecond
+	// checkEvery is how often every client's pings are looked at: each
+	// look takes every client's lock, so it is a cost per client.
+	checkEvery = 250 * time.Millisecond
 	// MaxPending bounds the events Publish may leave for the fan-out;
 	// past it, Publish waits for the fan-out to catch up (it takes all
 	// that waits at once, so this only happens when fanning out a batch

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -34,6 +35,7 @@ type pipePeer struct {
 	mu       sync.Mutex // guards what follows
 	seqs     []uint64   // sequences of live events, in order
 	pings    int
+	pingsAt  []time.Time // when each ping came, on the bubble's clock
 	code     uint16
 	reason   string
 	closedAt time.Time // when the close frame came (zero: none)
@@ -98,6 +100,7 @@ func (p *pipePeer) read() {
 			}
 			p.mu.Lock()
 			p.pings++
+			p.pingsAt = append(p.pingsAt, time.Now())
 			p.mu.Unlock()
 			p.pongs.Go(func() {
 				time.Sleep(p.pongDelay) // the bubble's clock: a slow link
@@ -180,6 +183,45 @@ func TestLatePongsDoNotCut(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A client sent a step a second, whose kernel acknowledges the data, is
+// pinged in the steps' own writes, about once per ackRide: no ping costs a
+// write of its own. Steps go out 100 ms
+// past each second and the pings are looked at every 250 ms from 0, so a
+// ping that comes at a step's instant rode with it.
+func TestPingsRideSteadySteps(t *testing.T) {
+	// The peer's kernel has taken every byte, as on loopback.
+	outqOf = func(syscall.RawConn) (int, bool) { return 0, true }
+	defer func() { outqOf = outq }()
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(Config{}, false)
+		p := pipeTo(h, 0)
+		synctest.Wait()
+		time.Sleep(100 * time.Millisecond)
+		const steps = 30
+		var stepAt []time.Time
+		for i := range steps {
+			stepAt = append(stepAt, time.Now())
+			h.Publish(events(uint64(i*5+1), 5), nil)
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		p.mu.Lock()
+		at := append([]time.Time(nil), p.pingsAt[1:]...) // the first came with the welcome
+		p.mu.Unlock()
+		// A ping covers the data before it: the next data starts the wait,
+		// and the step after ackRide of it carries the next ping.
+		if lo, hi := int(steps*time.Second/(ackRide+2*time.Second)), int(steps*time.Second/ackRide)+1; len(at) < lo || len(at) > hi {
+			t.Errorf("%d pings over %d steps a second apart, want %d to %d", len(at), steps, lo, hi)
+		}
+		for _, a := range at {
+			if off := a.Sub(stepAt[0]) % time.Second; off != 0 {
+				t.Errorf("a ping came %s after a step, by itself: want every ping in a step's write", off)
+			}
+		}
+		closeAll(h, p)
+	})
 }
 
 // A client that stops reading — its kernel takes the bytes, it answers no

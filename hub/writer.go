@@ -148,16 +148,16 @@ func (c *client) write(frames [][]byte, forcePing bool) bool {
 }
 
 // pingLocked returns frames with the ping that is due (or forced) after
-// them; c.mu is held. A ping rides with data only when data written
-// before is due for one (ackDueLocked): a steady stream carries one ping
-// per ackMax in its own writes. Data that comes in bursts is pinged by
-// tick, after the burst, so the pongs do not compete with the next
-// burst's writes (for the clients' CPU and the hub's). A ping is marked
-// out before it is written: its pong may come back before the write
-// returns.
+// them; c.mu is held. A ping rides with data when the data written before
+// has waited ackRide, or is due for one anyway (ackDueLocked): a stream of
+// a step a second or more carries its pings in its own writes, one per
+// ackRide or so, and tick writes a ping by itself only for data that
+// waited ackMax. A ping is marked out before it is written: its pong may
+// come back before the write returns.
 func (c *client) pingLocked(frames [][]byte, forcePing bool, now time.Time) [][]byte {
 	data := len(frames)
-	if c.pingAt.IsZero() && (forcePing || data > 0 && c.ackDueLocked(now)) {
+	ride := data > 0 && !c.unackedAt.IsZero() && now.Sub(c.unackedAt) >= ackRide
+	if c.pingAt.IsZero() && (forcePing || ride || data > 0 && c.ackDueLocked(now)) {
 		c.pingN++
 		frames = append(frames, pingFrame(&c.pingBuf, c.pingN))
 		c.pingAt, c.lastPing = now, now
