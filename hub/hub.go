@@ -58,7 +58,8 @@ const (
 	// once per ackRide to ackMax, not once per write:
 	//   - a write of data carries a ping when the data before it has
 	//     waited ackRide: a client sent a step a second or more often is
-	//     pinged in its own writes, and a ping costs no write of its own;
+	//     pinged in its own writes (one every 4 s at a step a second), and
+	//     a ping costs no write of its own;
 	//   - data that waited ackMax gets a ping written by itself (the next
 	//     step is late, or steps are rare);
 	//   - ackDelay after the first data a ping has not covered, the
@@ -72,11 +73,11 @@ const (
 	// the pings and pongs of 10,000 clients sent a step a second stay
 	// under a tenth of the hub's CPU (docs/performance.md).
 	ackDelay = 400 * time.Millisecond
-	ackRide  = 2500 * time.Millisecond
-	ackMax   = 3500 * time.Millisecond
+	ackRide  = 3 * time.Second
+	ackMax   = 4 * time.Second
 	// checkEvery is how often every client's pings are looked at: each
 	// look takes every client's lock, so it is a cost per client.
-	checkEvery = 250 * time.Millisecond
+	checkEvery = 500 * time.Millisecond
 	// MaxPending bounds the events Publish may leave for the fan-out;
 	// past it, Publish waits for the fan-out to catch up (it takes all
 	// that waits at once, so this only happens when fanning out a batch
