@@ -49,6 +49,7 @@ type options struct {
 	centrifugo  string
 	only        string
 	jsonOut     string
+	profile     string
 	keep        bool
 }
 
@@ -64,6 +65,7 @@ func runMain(args []string) error {
 	fs.StringVar(&o.centrifugo, "centrifugo", "github.com/centrifugal/centrifugo/v6@v6.9.1", "module to go install")
 	fs.StringVar(&o.only, "only", "lineage,centrifugo,floor", "what to run (lineage is needed for centrifugo's workload)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure to this file as JSON")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of Lineage's load window (serve --pprof) to this directory, and report its share by the hub's labels")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, data, configs)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -178,4 +180,6 @@ type serverReport struct {
 	LoadAfter     string        `json:"loadavg_after"`
 	Client        *clientReport `json:"client,omitempty"`
 	Note          string        `json:"note,omitempty"`
+	// Profile is Lineage's CPU profile of the window, when -profile.
+	Profile *profileReport `json:"profile,omitempty"`
 }

@@ -11,6 +11,9 @@ func printServer(w io.Writer, r serverReport) {
 	fmt.Fprintf(w, "# %s: %.0f msgs/s at %.2f server cores = %.0f msgs/s per core; p50 %.1f ms p99 %.1f ms max %.1f ms; %.0f B per idle conn; cut %d gaps %d dups %d; load %s -> %s\n",
 		r.Name, r.MsgsPerSec, r.ServerCores, r.MsgsPerCore, c.P50, c.P99, c.Max, r.BytesPerConn,
 		c.Cut, c.Gaps, c.Dups, r.LoadBefore, r.LoadAfter)
+	if r.Profile != nil {
+		fmt.Fprintf(w, "# %s: profile %s: %s\n", r.Name, r.Profile.File, profileLine(r.Profile))
+	}
 }
 
 // printTable writes the run as a Markdown table.
@@ -39,5 +42,10 @@ func printTable(w io.Writer, rep report) {
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.0f | %.1f | %.1f | %.1f | %s | %s | %d | %s | %d | %d | %d | %.2f | %s → %s |\n",
 			r.Name, r.MsgsPerSec, r.ServerCores, r.MsgsPerCore, c.P50, c.P99, c.Max, idle, bpm,
 			c.Connected, cut, c.Gaps, c.Dups, c.Pings, r.MachineBusy, r.LoadBefore, r.LoadAfter)
+	}
+	for _, r := range rep.Servers {
+		if r.Profile != nil {
+			fmt.Fprintf(w, "\n%s's CPU profile (%s): %s\n", r.Name, r.Profile.File, profileLine(r.Profile))
+		}
 	}
 }

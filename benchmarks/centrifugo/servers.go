@@ -139,6 +139,7 @@ type server struct {
 	*proc
 	addr, path string
 	apiKey     string
+	metrics    string // Lineage's metrics address
 }
 
 func startServer(work string, b binaries, o options, name string, idle bool) (*server, error) {
@@ -163,6 +164,8 @@ func startServer(work string, b binaries, o options, name string, idle bool) (*s
 		args = append(args, strings.Fields(o.lineageArgs)...)
 		if idle {
 			args = append(args, "--tick-interval", "1h", "--agent-interval", "1h")
+		} else if o.profile != "" {
+			args = append(args, "--pprof")
 		}
 		cmd := exec.Command(b.lineage, args...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -170,7 +173,7 @@ func startServer(work string, b binaries, o options, name string, idle bool) (*s
 		if err != nil {
 			return nil, err
 		}
-		return &server{proc: p, addr: addr, path: "/"}, waitListening(p, addr)
+		return &server{proc: p, addr: addr, path: "/", metrics: fmt.Sprintf("127.0.0.1:%d", mport)}, waitListening(p, addr)
 	case "centrifugo":
 		var k [24]byte
 		_, _ = rand.Read(k[:])
@@ -312,6 +315,12 @@ func runServer(work string, b binaries, o options, name string, trace []traceEve
 	if err := cl.send("START"); err != nil {
 		return r, nil, err
 	}
+	profc := make(chan profileResult, 1)
+	if name == "lineage" && o.profile != "" {
+		go func() { profc <- fetchProfile(s.metrics, o, name) }()
+	} else {
+		profc <- profileResult{}
+	}
 	pubErr := make(chan error, 1)
 	if name == "centrifugo" {
 		go func() { pubErr <- publish(s, trace, t0, o.window) }()
@@ -334,6 +343,11 @@ func runServer(work string, b binaries, o options, name string, trace []traceEve
 	}
 	if err := <-pubErr; err != nil {
 		return r, nil, fmt.Errorf("publisher: %w", err)
+	}
+	if pr := <-profc; pr.err != nil {
+		return r, nil, fmt.Errorf("profile: %w", pr.err)
+	} else {
+		r.Profile = pr.rep
 	}
 	r.LoadAfter = loadAvg()
 	r.ServerCPU = cpu1 - cpu0
