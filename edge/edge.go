@@ -535,26 +535,11 @@ func (e *Edge) backfill(ctx context.Context, from uint64, snap snapshot) error {
 // name that sequence, link to prev (any, if ""), and hold that event.
 // It returns the event, with its payload and link, and its hash.
 func verify(m jetstream.Msg, want uint64, prev string) (entry, string, error) {
-	meta, err := m.Metadata()
+	seq, hash, err := verifyLink(m, want, prev)
 	if err != nil {
-		return entry{}, "", fmt.Errorf("message metadata: %w", err)
-	}
-	seq := meta.Sequence.Stream
-	h := m.Headers()
-	hash := h.Get(HeaderHash)
-	switch {
-	case want != 0 && seq != want:
-		return entry{}, "", fmt.Errorf("%w: stream sequence %d where %d was next", ErrChain, seq, want)
-	case h.Get(HeaderSeq) != strconv.FormatUint(seq, 10):
-		return entry{}, "", fmt.Errorf("%w: stream message %d says it is event %q", ErrChain, seq, h.Get(HeaderSeq))
-	case prev != "" && h.Get(HeaderPrev) != prev:
-		return entry{}, "", fmt.Errorf("%w: event %d links to %q, event %d's hash is %s", ErrChain, seq, h.Get(HeaderPrev), seq-1, prev)
-	case !isHash(hash):
-		return entry{}, "", fmt.Errorf("%w: event %d has hash %q", ErrChain, seq, hash)
-	}
-	if err := checkHash(h, seq, m.Data(), hash); err != nil {
 		return entry{}, "", err
 	}
+	h := m.Headers()
 	var ev arena.Event
 	if err := json.NewDecoder(bytes.NewReader(m.Data())).Decode(&ev); err != nil {
 		return entry{}, "", fmt.Errorf("%w: event %d: %v", ErrChain, seq, err)
@@ -562,7 +547,36 @@ func verify(m jetstream.Msg, want uint64, prev string) (entry, string, error) {
 	if ev.Seq != seq {
 		return entry{}, "", fmt.Errorf("%w: stream message %d holds event %d", ErrChain, seq, ev.Seq)
 	}
-	return entry{ev: ev, raw: m.Data(), prev: h.Get(HeaderPrev)}, hash, nil
+	// The payload is copied out: m.Data() shares its array with the
+	// message's headers, which the ring need not keep.
+	return entry{ev: ev, raw: bytes.Clone(m.Data()), prev: h.Get(HeaderPrev)}, hash, nil
+}
+
+// verifyLink is verify without decoding the event: the message is the
+// record of event want (any, if 0) that links to prev (any, if ""). It
+// returns its sequence and hash.
+func verifyLink(m jetstream.Msg, want uint64, prev string) (uint64, string, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return 0, "", fmt.Errorf("message metadata: %w", err)
+	}
+	seq := meta.Sequence.Stream
+	h := m.Headers()
+	hash := h.Get(HeaderHash)
+	switch {
+	case want != 0 && seq != want:
+		return 0, "", fmt.Errorf("%w: stream sequence %d where %d was next", ErrChain, seq, want)
+	case h.Get(HeaderSeq) != strconv.FormatUint(seq, 10):
+		return 0, "", fmt.Errorf("%w: stream message %d says it is event %q", ErrChain, seq, h.Get(HeaderSeq))
+	case prev != "" && h.Get(HeaderPrev) != prev:
+		return 0, "", fmt.Errorf("%w: event %d links to %q, event %d's hash is %s", ErrChain, seq, h.Get(HeaderPrev), seq-1, prev)
+	case !isHash(hash):
+		return 0, "", fmt.Errorf("%w: event %d has hash %q", ErrChain, seq, hash)
+	}
+	if err := checkHash(h, seq, m.Data(), hash); err != nil {
+		return 0, "", err
+	}
+	return seq, hash, nil
 }
 
 // checkHash recomputes the record hash of event seq from its headers (its

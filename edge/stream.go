@@ -40,19 +40,13 @@ func (e *Edge) openReader(ctx context.Context, from uint64) (*reader, error) {
 func (r *reader) stop() { r.it.Stop() }
 
 // read returns the next event, verified, and its hash; with next 0, the
-// first message may be any sequence. A message past the
-// next sequence because the stream's retention removed the next is
-// ErrTruncated; any other break of the chain is ErrChain.
+// first message may be any sequence. A message past the next sequence
+// because the stream's retention removed the next is ErrTruncated; any
+// other break of the chain is ErrChain.
 func (r *reader) read(ctx context.Context) (entry, string, error) {
-	e := r.e
-	m, err := r.it.Next(jetstream.NextContext(ctx))
+	m, err := r.message(ctx)
 	if err != nil {
-		return entry{}, "", fmt.Errorf("stream %s: read event %d: %w", e.cfg.Stream, r.next, err)
-	}
-	if meta, err := m.Metadata(); err == nil && r.next != 0 && meta.Sequence.Stream > r.next {
-		if first := e.streamFirstSeq(ctx); first > r.next {
-			return entry{}, "", fmt.Errorf("%w: event %d (the stream starts at %d)", ErrTruncated, r.next, first)
-		}
+		return entry{}, "", err
 	}
 	x, hash, err := verify(m, r.next, r.prev)
 	if err != nil {
@@ -60,6 +54,38 @@ func (r *reader) read(ctx context.Context) (entry, string, error) {
 	}
 	r.next, r.prev = x.ev.Seq+1, hash
 	return x, hash, nil
+}
+
+// link is read for a reader that only checks the chain (verifyLink): it
+// returns the next event's sequence, Lineage-Prev and hash, but does not
+// decode the event.
+func (r *reader) link(ctx context.Context) (seq uint64, prev, hash string, err error) {
+	m, err := r.message(ctx)
+	if err != nil {
+		return 0, "", "", err
+	}
+	seq, hash, err = verifyLink(m, r.next, r.prev)
+	if err != nil {
+		return 0, "", "", err
+	}
+	r.next, r.prev = seq+1, hash
+	return seq, m.Headers().Get(HeaderPrev), hash, nil
+}
+
+// message returns the next message, or ErrTruncated when it is not the
+// next sequence because the stream no longer holds that.
+func (r *reader) message(ctx context.Context) (jetstream.Msg, error) {
+	e := r.e
+	m, err := r.it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: read event %d: %w", e.cfg.Stream, r.next, err)
+	}
+	if meta, err := m.Metadata(); err == nil && r.next != 0 && meta.Sequence.Stream > r.next {
+		if first := e.streamFirstSeq(ctx); first > r.next {
+			return nil, fmt.Errorf("%w: event %d (the stream starts at %d)", ErrTruncated, r.next, first)
+		}
+	}
+	return m, nil
 }
 
 // streamFirstSeq asks the stream for its first sequence, and notes it (0
