@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -40,16 +41,7 @@ func BenchmarkHistoryFromStream(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		deadline := time.After(time.Minute)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for e.Ready() != nil {
-			select {
-			case <-deadline:
-				b.Fatalf("edge not ready in a minute: %v", e.Ready())
-			case <-tick.C:
-			}
-		}
+		benchReady(b, e)
 		return e
 	}
 	replay := func(b *testing.B, e *edge.Edge) {
@@ -159,4 +151,53 @@ func benchStream(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	return ns.ClientURL()
+}
+
+// BenchmarkRingMemory measures what the ring costs: the heap of an edge
+// whose ring holds 65,536 events less that of one whose ring holds 1,
+// both backfilled with 65,536 events (B/ring-event), and the time the
+// backfill takes, from Open to Ready (s/backfill).
+func BenchmarkRingMemory(b *testing.B) {
+	const ring = 65536
+	url := benchStream(b, ring+1000)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	var perEvent, backfill float64
+	for range b.N {
+		var h [2]uint64
+		for i, size := range []int{1, ring} {
+			start := time.Now()
+			e, err := edge.Open(b.Context(), edge.Config{URL: url, Stream: "BENCH", SnapshotBucket: "BENCH_SNAP", MaxLag: -1,
+				RingEvents: size, Backfill: ring})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchReady(b, e)
+			backfill += time.Since(start).Seconds() / 2
+			h[i] = heap()
+			e.Close(time.Second)
+		}
+		perEvent += (float64(h[1]) - float64(h[0])) / ring
+	}
+	b.ReportMetric(perEvent/float64(b.N), "B/ring-event")
+	b.ReportMetric(backfill/float64(b.N), "s/backfill")
+}
+
+// benchReady waits, a minute at most, for e to be ready.
+func benchReady(b *testing.B, e *edge.Edge) {
+	b.Helper()
+	deadline := time.After(time.Minute)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for e.Ready() != nil {
+		select {
+		case <-deadline:
+			b.Fatalf("edge not ready in a minute: %v", e.Ready())
+		case <-tick.C:
+		}
+	}
 }
