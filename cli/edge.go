@@ -24,11 +24,15 @@ const edgeAbout = `lineage edge: serve a run's clients from its NATS JetStream s
 machines. An edge has no data dir and no event log: it starts from the run's
 latest snapshot in JetStream, reads the stream after it, checks every event's
 sequence and hash chain, and serves the same WebSocket protocol as serve on
---ws-addr (welcome, snapshot, ?since= from its ring of recent events, filters,
-v1 and v2), the dashboard at / and the read-only JSON API at /api/ (but
-/api/events, which needs the log: 404). /metrics, /health, /livez and /readyz
-are on --metrics-addr; /readyz is 200 once the edge has a snapshot and is
-caught up with the stream. SIGINT/SIGTERM: 1001 to every client, exit 0.`
+--ws-addr (welcome, snapshot, ?since=, filters, v1 and v2), the dashboard at /
+and the read-only JSON API at /api/. ?since= and /api/events are served from
+a ring of recent events (--ring-events) and, before it, from the stream, each
+event checked to chain to one the edge verified before it goes out; events
+the stream's retention removed are reported, never skipped ("truncated" on
+the WebSocket, an error from /api/events). /metrics, /health, /livez and
+/readyz are on --metrics-addr; /readyz is 200 once the edge has a snapshot
+and is caught up with the stream. SIGINT/SIGTERM: 1001 to every client,
+exit 0.`
 
 // natsURLUsage is --nats-url's usage, one text for serve and edge (one
 // plain twin, $LINEAGE_NATS_URL, for both).
@@ -43,7 +47,7 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 	var nf natsFlags
 	fs.StringVar(&nf.url, "nats-url", "", natsURLUsage)
 	runID := fs.String("nats-run", "", "run id of the stream to serve, LINEAGE_<id>; empty: the only run on the NATS server")
-	ring := fs.Int("ring-events", edge.DefaultRingEvents, "recent events kept for clients that resume with ?since=")
+	ring := fs.Int("ring-events", edge.DefaultRingEvents, "recent events kept in memory for ?since= and /api/events; older ones are read from the stream")
 	level := fs.String("log-level", "info", logLevelUsage)
 	var sf serverFlags
 	sf.register(fs)
@@ -94,10 +98,10 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 	defer e.Close(time.Second)
 	err = srv.StartHub(server.Hub{
 		Hub: e.Hub(),
-		// An edge keeps no event log: /api/events is 404 (?since= is
-		// served from the ring), and the graveyard's tombstones are the
-		// engine's; /api/graveyard is empty.
-		API: web.Sources{Snapshot: e.Snapshot},
+		// /api/events comes from the ring and the stream, as ?since=
+		// does; the graveyard's tombstones are the engine's:
+		// /api/graveyard is empty.
+		API: web.Sources{Snapshot: e.Snapshot, Events: e.Events},
 		Metrics: metrics.Sources{Arena: e.Snapshot, Edge: func() metrics.EdgeStats {
 			st := e.Stats()
 			return metrics.EdgeStats{Delivered: st.Delivered, Lag: st.Lag, ConsumerResets: st.ConsumerResets, ChainFailures: st.ChainFailures}

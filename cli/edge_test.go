@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,8 +108,13 @@ func TestEdgeServesWhatServeServes(t *testing.T) {
 	if code, body := httpGet(t, strings.Replace(edgeWS, "ws://", "http://", 1)+"api/leaderboard"); code != 200 || !strings.Contains(body, `"leaderboard"`) {
 		t.Errorf("edge /api/leaderboard: %d %s", code, body)
 	}
-	if code, body := httpGet(t, strings.Replace(edgeWS, "ws://", "http://", 1)+"api/events"); code != 404 || !strings.Contains(body, "keeps no event log") {
-		t.Errorf("edge /api/events: %d %s", code, body)
+	// /api/events: what serve's answers, for events both have.
+	for _, q := range []string{"?since=0&limit=40", "?since=" + strconv.FormatUint(from, 10) + "&limit=20", "?since=18446744073709551615"} {
+		ec, eb := httpGet(t, strings.Replace(edgeWS, "ws://", "http://", 1)+"api/events"+q)
+		sc, sb := httpGet(t, strings.Replace(serveWS, "ws://", "http://", 1)+"api/events"+q)
+		if ec != 200 || ec != sc || eb != sb {
+			t.Errorf("/api/events%s:\nedge  %d %s\nserve %d %s", q, ec, eb, sc, sb)
+		}
 	}
 	if code, _ := httpGet(t, strings.Replace(edgeWS, "ws://", "http://", 1)); code != 200 {
 		t.Errorf("edge dashboard: %d", code)

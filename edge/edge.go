@@ -16,6 +16,9 @@
 //     the snapshot links to the snapshot's own hash. A message that does
 //     not is a chain failure: delivery stops before it, it is counted, and
 //     the edge reads the stream again from its last verified event;
+//   - a client resuming from before the ring (?since=), and /api/events,
+//     get the stream's older events, each chunk checked to chain to an
+//     event the edge verified before any of it goes out (history.go);
 //   - events go to the hub in the stream's atomic batches (one committed
 //     step each), with the snapshot advanced by them, so a new client's
 //     snapshot stands at its welcome's sequence;
@@ -94,9 +97,10 @@ type Config struct {
 	Stream         string
 	SnapshotBucket string
 	// Hub configures the hub clients are served by; its History is the
-	// edge's ring.
+	// edge's: the ring, and the stream before it.
 	Hub hub.Config
-	// RingEvents is how many recent events the edge keeps for ?since=.
+	// RingEvents is how many recent events the edge keeps in memory for
+	// ?since= and /api/events; older ones are read from the stream.
 	// Default DefaultRingEvents.
 	RingEvents int
 	// Backfill is how many events before the snapshot the edge reads
@@ -110,6 +114,11 @@ type Config struct {
 	// MaxLag is the most events the edge may be behind the stream and be
 	// ready. Default DefaultMaxLag; negative: 0.
 	MaxLag int
+	// HistoryTimeout bounds one read of history that reaches into the
+	// stream (a resume, an /api/events page): past it the read fails,
+	// and a resuming client is closed (1011) to resume from where it
+	// got. Default DefaultHistoryTimeout.
+	HistoryTimeout time.Duration
 	// Logger receives chain failures and resets (warn). Nil discards.
 	Logger *slog.Logger
 }
@@ -142,6 +151,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxLag < 0 {
 		c.MaxLag = 0
 	}
+	if c.HistoryTimeout <= 0 {
+		c.HistoryTimeout = DefaultHistoryTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -162,18 +174,28 @@ type Stats struct {
 	// Messages counts the stream messages verified since Open.
 	Messages uint64
 	// ConsumerResets counts the times the edge read the stream anew after
-	// an error or a chain failure; ChainFailures the chain failures.
+	// an error or a chain failure; ChainFailures the chain failures, the
+	// live stream's and those found reading its history.
 	ConsumerResets uint64
 	ChainFailures  uint64
 }
 
 // Edge serves a run's clients from its JetStream stream.
 type Edge struct {
-	cfg  Config
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	hub  *hub.Hub
-	ring *ring
+	cfg   Config
+	tune  tuning
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	hub   *hub.Hub
+	ring  *ring
+	marks *marks
+
+	// streamFirst is the stream's first sequence (0 until known);
+	// streamReads the history reads of the stream running (a semaphore);
+	// closing is closed by Close, to end them.
+	streamFirst atomic.Uint64
+	streamReads chan struct{}
+	closing     chan struct{}
 
 	// The reading goroutine's own: the snapshot delivered with the last
 	// batch, its agents' index, and the hash of the last verified event.
@@ -193,10 +215,22 @@ type Edge struct {
 	once   sync.Once
 }
 
+// tuning is what tests may change: the distance between marks, the span
+// of a read that learns them, and a hook run before every history read
+// of the stream opens its consumer.
+type tuning struct {
+	markEvery, learnSpan uint64
+	readHook             func(context.Context) error
+}
+
 // Open connects to NATS and starts reading the stream; it returns at once
 // (NATS being unreachable is retried, and Ready says so). ctx bounds Open
 // only. Close the Edge to stop it.
 func Open(ctx context.Context, cfg Config) (*Edge, error) {
+	return open(ctx, cfg, tuning{markEvery: markEvery, learnSpan: learnSpan})
+}
+
+func open(ctx context.Context, cfg Config, tune tuning) (*Edge, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("open edge: %w", err)
@@ -215,10 +249,11 @@ func Open(ctx context.Context, cfg Config) (*Edge, error) {
 		nc.Close()
 		return nil, fmt.Errorf("open edge: %w", err)
 	}
-	r := newRing(cfg.RingEvents)
+	e := &Edge{cfg: cfg, tune: tune, nc: nc, js: js, ring: newRing(cfg.RingEvents), marks: newMarks(tune.markEvery),
+		streamReads: make(chan struct{}, maxStreamReads), closing: make(chan struct{})}
 	hc := cfg.Hub
-	hc.History = r
-	e := &Edge{cfg: cfg, nc: nc, js: js, ring: r, hub: hub.New(hc)}
+	hc.History = history{e}
+	e.hub = hub.New(hc)
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.done.Add(2)
@@ -274,7 +309,10 @@ func (e *Edge) Close(wait time.Duration) error {
 	e.once.Do(func() {
 		e.cancel()
 		e.done.Wait()
+		// Clients replaying history get it, within wait, then 1001;
+		// the reads still running then are ended.
 		err = e.hub.Close(wait)
+		close(e.closing)
 		e.nc.Close()
 	})
 	return err
@@ -306,6 +344,8 @@ func (e *Edge) pollOnce(ctx context.Context) {
 	info, err := st.Info(ctx)
 	if err == nil {
 		e.noteLast(info.State.LastSeq)
+		e.noteFirst(info.State.FirstSeq)
+		e.marks.prune(e.streamFirst.Load())
 	}
 }
 
@@ -439,8 +479,10 @@ func (e *Edge) loadSnapshot(ctx context.Context) error {
 			return err
 		}
 	} else {
-		e.ring.reset(from)
+		e.ring.reset(from, snap.hash)
 	}
+	e.marks.put(snap.seq, snap.hash)
+	e.streamFirstSeq(ctx) // Oldest, for the first clients
 	e.cur, e.index, e.prev = snap.s, indexAgents(snap.s), snap.hash
 	e.hub.SetLastSeq(snap.seq, snap.s)
 	e.published.Store(snap.s)
@@ -457,37 +499,33 @@ func (e *Edge) loadSnapshot(ctx context.Context) error {
 func (e *Edge) backfill(ctx context.Context, from uint64, snap snapshot) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout+time.Duration(snap.seq-from)*time.Millisecond)
 	defer cancel()
-	c, err := e.js.OrderedConsumer(ctx, e.cfg.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-	})
+	r, err := e.openReader(ctx, from)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", e.cfg.Stream, err)
+		return err
 	}
-	var evs []arena.Event
-	prev := ""
+	defer r.stop()
+	r.next = 0 // the first may be later than from
+	var evs []entry
 	for {
-		m, err := c.Next(jetstream.FetchContext(ctx))
+		x, hash, err := r.read(ctx)
 		if err != nil {
 			return fmt.Errorf("stream %s: read events %d-%d: %w", e.cfg.Stream, from, snap.seq, err)
 		}
-		seq := uint64(0)
-		if len(evs) > 0 {
-			seq = evs[len(evs)-1].Seq + 1
-		}
-		ev, hash, err := verify(m, seq, prev)
-		if err != nil {
-			return err
-		}
-		if ev.Seq > snap.seq {
+		if x.ev.Seq > snap.seq {
 			return fmt.Errorf("%w: the stream holds no event %d..%d (first %d): the snapshot is older than the stream",
-				ErrChain, from, snap.seq, ev.Seq)
+				ErrChain, from, snap.seq, x.ev.Seq)
 		}
-		evs, prev = append(evs, ev), hash
-		if ev.Seq == snap.seq {
+		evs = append(evs, x)
+		if x.ev.Seq == snap.seq {
 			if hash != snap.hash {
-				return fmt.Errorf("%w: event %d has hash %s, the snapshot's is %s", ErrChain, ev.Seq, hash, snap.hash)
+				return fmt.Errorf("%w: event %d has hash %s, the snapshot's is %s", ErrChain, x.ev.Seq, hash, snap.hash)
 			}
-			e.ring.reset(evs[0].Seq)
+			e.ring.reset(evs[0].ev.Seq, evs[0].prev)
+			// The marks among them: each is verified by the chain to
+			// the snapshot's hash.
+			for i := range evs[:len(evs)-1] {
+				e.marks.put(evs[i].ev.Seq, evs[i+1].prev)
+			}
 			return e.ring.add(evs)
 		}
 	}
@@ -495,36 +533,50 @@ func (e *Edge) backfill(ctx context.Context, from uint64, snap snapshot) error {
 
 // verify checks message m: it must be stream sequence want (any, if 0),
 // name that sequence, link to prev (any, if ""), and hold that event.
-// It returns the event and its hash.
-func verify(m jetstream.Msg, want uint64, prev string) (arena.Event, string, error) {
+// It returns the event, with its payload and link, and its hash.
+func verify(m jetstream.Msg, want uint64, prev string) (entry, string, error) {
+	seq, hash, err := verifyLink(m, want, prev)
+	if err != nil {
+		return entry{}, "", err
+	}
+	h := m.Headers()
+	var ev arena.Event
+	if err := json.NewDecoder(bytes.NewReader(m.Data())).Decode(&ev); err != nil {
+		return entry{}, "", fmt.Errorf("%w: event %d: %v", ErrChain, seq, err)
+	}
+	if ev.Seq != seq {
+		return entry{}, "", fmt.Errorf("%w: stream message %d holds event %d", ErrChain, seq, ev.Seq)
+	}
+	// The payload is copied out: m.Data() shares its array with the
+	// message's headers, which the ring need not keep.
+	return entry{ev: ev, raw: bytes.Clone(m.Data()), prev: h.Get(HeaderPrev)}, hash, nil
+}
+
+// verifyLink is verify without decoding the event: the message is the
+// record of event want (any, if 0) that links to prev (any, if ""). It
+// returns its sequence and hash.
+func verifyLink(m jetstream.Msg, want uint64, prev string) (uint64, string, error) {
 	meta, err := m.Metadata()
 	if err != nil {
-		return arena.Event{}, "", fmt.Errorf("message metadata: %w", err)
+		return 0, "", fmt.Errorf("message metadata: %w", err)
 	}
 	seq := meta.Sequence.Stream
 	h := m.Headers()
 	hash := h.Get(HeaderHash)
 	switch {
 	case want != 0 && seq != want:
-		return arena.Event{}, "", fmt.Errorf("%w: stream sequence %d where %d was next", ErrChain, seq, want)
+		return 0, "", fmt.Errorf("%w: stream sequence %d where %d was next", ErrChain, seq, want)
 	case h.Get(HeaderSeq) != strconv.FormatUint(seq, 10):
-		return arena.Event{}, "", fmt.Errorf("%w: stream message %d says it is event %q", ErrChain, seq, h.Get(HeaderSeq))
+		return 0, "", fmt.Errorf("%w: stream message %d says it is event %q", ErrChain, seq, h.Get(HeaderSeq))
 	case prev != "" && h.Get(HeaderPrev) != prev:
-		return arena.Event{}, "", fmt.Errorf("%w: event %d links to %q, event %d's hash is %s", ErrChain, seq, h.Get(HeaderPrev), seq-1, prev)
+		return 0, "", fmt.Errorf("%w: event %d links to %q, event %d's hash is %s", ErrChain, seq, h.Get(HeaderPrev), seq-1, prev)
 	case !isHash(hash):
-		return arena.Event{}, "", fmt.Errorf("%w: event %d has hash %q", ErrChain, seq, hash)
+		return 0, "", fmt.Errorf("%w: event %d has hash %q", ErrChain, seq, hash)
 	}
 	if err := checkHash(h, seq, m.Data(), hash); err != nil {
-		return arena.Event{}, "", err
+		return 0, "", err
 	}
-	var ev arena.Event
-	if err := json.NewDecoder(bytes.NewReader(m.Data())).Decode(&ev); err != nil {
-		return arena.Event{}, "", fmt.Errorf("%w: event %d: %v", ErrChain, seq, err)
-	}
-	if ev.Seq != seq {
-		return arena.Event{}, "", fmt.Errorf("%w: stream message %d holds event %d", ErrChain, seq, ev.Seq)
-	}
-	return ev, hash, nil
+	return seq, hash, nil
 }
 
 // checkHash recomputes the record hash of event seq from its headers (its
@@ -567,33 +619,45 @@ func (e *Edge) consume(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
-	var batch []arena.Event
+	var batch []entry
+	var events []arena.Event
+	type mark struct {
+		seq  uint64
+		hash string
+	}
+	var found []mark
 	prev := e.prev
 	for {
 		m, err := it.Next()
 		if err != nil {
 			return fmt.Errorf("stream %s: read event %d: %w", e.cfg.Stream, next, err)
 		}
-		ev, hash, err := verify(m, next, prev)
+		x, hash, err := verify(m, next, prev)
 		if err != nil {
 			return err
 		}
 		meta, _ := m.Metadata()
 		e.noteLast(meta.Sequence.Stream + meta.NumPending)
 		e.messages.Add(1)
-		batch, prev, next = append(batch, ev), hash, next+1
+		batch, events, prev, next = append(batch, x), append(events, x.ev), hash, next+1
+		if x.ev.Seq%e.tune.markEvery == 0 {
+			found = append(found, mark{x.ev.Seq, hash})
+		}
 		if m.Headers().Get(hdrBatchCommit) != "1" && meta.NumPending > 0 {
 			continue // the rest of the step's batch is in the stream
 		}
 		if err := e.ring.add(batch); err != nil {
 			return err
 		}
-		e.cur = advance(e.cur, e.index, batch)
-		e.hub.Publish(batch, e.cur)
+		for _, k := range found {
+			e.marks.put(k.seq, k.hash)
+		}
+		e.cur = advance(e.cur, e.index, events)
+		e.hub.Publish(events, e.cur)
 		e.published.Store(e.cur)
 		e.prev = prev
-		e.delivered.Store(ev.Seq)
+		e.delivered.Store(x.ev.Seq)
 		e.broken.Store(false)
-		batch = nil
+		batch, events, found = nil, nil, found[:0]
 	}
 }

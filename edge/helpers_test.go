@@ -127,12 +127,19 @@ func openEdge(t *testing.T, ns *server.Server, cfg edge.Config) (*edge.Edge, str
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, serveEdge(t, e)
+}
+
+// serveEdge serves e's hub and returns its WebSocket URL; it closes e
+// when the test ends.
+func serveEdge(t *testing.T, e *edge.Edge) string {
+	t.Helper()
 	srv := httptest.NewServer(e.Hub())
 	t.Cleanup(func() {
 		e.Close(time.Second)
 		srv.Close()
 	})
-	return e, "ws" + strings.TrimPrefix(srv.URL, "http")
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
 // waitFor polls cond, a real signal, until it holds or 30s pass.
@@ -153,6 +160,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // rawClient reads a WebSocket's text frames as they came, answering pings.
 type rawClient struct {
 	frames chan []byte
+	err    error // why the connection ended: set before frames is closed
 }
 
 func dialRaw(t *testing.T, url string) *rawClient {
@@ -176,12 +184,29 @@ func dialRaw(t *testing.T, url string) *rawClient {
 		for {
 			b, err := wsutil.ReadServerText(rw)
 			if err != nil {
+				c.err = err
 				return
 			}
 			c.frames <- b
 		}
 	}()
 	return c
+}
+
+// next returns c's next frame, failing the test when none comes in 30s
+// or the connection ends.
+func (c *rawClient) next(t *testing.T) []byte {
+	t.Helper()
+	select {
+	case b, ok := <-c.frames:
+		if !ok {
+			t.Fatalf("connection ended: %v", c.err)
+		}
+		return b
+	case <-time.After(30 * time.Second):
+		t.Fatal("no frame in 30s")
+	}
+	return nil
 }
 
 // frame is the envelope of a message, to sort frames.

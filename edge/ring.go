@@ -1,44 +1,58 @@
 package edge
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 
 	"github.com/lineage-arena/lineage/arena"
 )
 
-// ring keeps the last events delivered (and verified), for clients that
-// resume with ?since=: it is the hub's History. Events come in sequence
-// order, without gaps; the oldest go when it is full.
-type ring struct {
-	mu    sync.RWMutex
-	buf   []arena.Event // circular, cap entries
-	head  int           // index of the oldest
-	n     int
-	first uint64 // sequence of the oldest (when n > 0)
-	next  uint64 // sequence after the newest
+// entry is one verified event as the edge keeps it: decoded for the hub,
+// its payload (the event log's JSON of it) for /api/events, and its
+// Lineage-Prev, the hash of the event before it, with which the stream's
+// older events are checked to join the ring.
+type entry struct {
+	ev   arena.Event
+	raw  json.RawMessage
+	prev string
 }
 
-func newRing(size int) *ring { return &ring{buf: make([]arena.Event, size)} }
+// ring keeps the last events delivered (and verified), for clients that
+// resume with ?since= and for /api/events; the stream holds what came
+// before (history.go). Events come in sequence order, without gaps; the
+// oldest go when it is full.
+type ring struct {
+	mu     sync.RWMutex
+	buf    []entry // circular, cap entries
+	head   int     // index of the oldest
+	n      int
+	first  uint64 // sequence of the oldest (when n > 0)
+	next   uint64 // sequence after the newest
+	before string // with n == 0: the hash of event next-1
+}
 
-// reset empties the ring; the next event added is next.
-func (r *ring) reset(next uint64) {
+func newRing(size int) *ring { return &ring{buf: make([]entry, size)} }
+
+// reset empties the ring; the next event added is next, and before is
+// the (verified) hash of the event before it.
+func (r *ring) reset(next uint64, before string) {
 	r.mu.Lock()
 	clear(r.buf)
-	r.head, r.n, r.first, r.next = 0, 0, next, next
+	r.head, r.n, r.first, r.next, r.before = 0, 0, next, next, before
 	r.mu.Unlock()
 }
 
 // add appends events, which must follow the newest.
-func (r *ring) add(evs []arena.Event) error {
+func (r *ring) add(evs []entry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range evs {
-		if e.Seq != r.next {
-			return fmt.Errorf("ring: event %d does not follow %d", e.Seq, r.next-1)
+		if e.ev.Seq != r.next {
+			return fmt.Errorf("ring: event %d does not follow %d", e.ev.Seq, r.next-1)
 		}
 		if r.n == len(r.buf) {
-			r.buf[r.head] = arena.Event{}
+			r.buf[r.head] = entry{}
 			r.head = (r.head + 1) % len(r.buf)
 			r.n--
 			r.first++
@@ -50,35 +64,37 @@ func (r *ring) add(evs []arena.Event) error {
 	return nil
 }
 
-// Oldest is the first sequence kept: with none kept, the next to come.
-func (r *ring) Oldest() uint64 {
+// bounds are the sequences the ring holds, [first, next), and the hash of
+// event first-1 (the Lineage-Prev of the oldest kept): the anchor that the
+// stream's events before the ring must hash to.
+func (r *ring) bounds() (first, next uint64, anchor string) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.first
+	return r.boundsLocked()
 }
 
-// Replay calls fn with the events of sequence [from, until), in order. It
-// fails, rather than skip, when the oldest of them has left the ring
-// since the hub asked Oldest, or the newest has not come.
-func (r *ring) Replay(from, until uint64, fn func(arena.Event) error) error {
-	if from >= until {
-		return nil
+func (r *ring) boundsLocked() (first, next uint64, anchor string) {
+	anchor = r.before
+	if r.n > 0 {
+		anchor = r.buf[r.head].prev
 	}
+	return r.first, r.next, anchor
+}
+
+// read copies out at most max events from sequence from on, holding the
+// lock for no more than that copy. With from outside the ring it copies
+// nothing and returns the ring's bounds, as bounds does.
+func (r *ring) read(from uint64, max int) (out []entry, first, next uint64, anchor string) {
 	r.mu.RLock()
-	if from < r.first || until > r.next {
-		first, next := r.first, r.next
-		r.mu.RUnlock()
-		return fmt.Errorf("events %d-%d: the ring holds %d-%d", from, until-1, first, next-1)
+	defer r.mu.RUnlock()
+	first, next, anchor = r.boundsLocked()
+	if from < first || from >= next {
+		return nil, first, next, anchor
 	}
-	out := make([]arena.Event, 0, until-from)
-	for s := from; s < until; s++ {
-		out = append(out, r.buf[(r.head+int(s-r.first))%len(r.buf)])
+	n := min(uint64(max), next-from)
+	out = make([]entry, 0, n)
+	for s := from; s < from+n; s++ {
+		out = append(out, r.buf[(r.head+int(s-first))%len(r.buf)])
 	}
-	r.mu.RUnlock()
-	for _, e := range out {
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, first, next, anchor
 }
