@@ -482,7 +482,12 @@ func (e *Edge) loadSnapshot(ctx context.Context) error {
 		e.ring.reset(from, snap.hash)
 	}
 	e.marks.put(snap.seq, snap.hash)
-	e.streamFirstSeq(ctx) // Oldest, for the first clients
+	// Where the stream ends now, so the edge is not ready before it has
+	// delivered what was in the stream past the snapshot (and where it
+	// starts: Oldest, for the first clients).
+	if _, err := e.streamBounds(ctx); err != nil {
+		return fmt.Errorf("stream %s: %w", e.cfg.Stream, err)
+	}
 	e.cur, e.index, e.prev = snap.s, indexAgents(snap.s), snap.hash
 	e.hub.SetLastSeq(snap.seq, snap.s)
 	e.published.Store(snap.s)

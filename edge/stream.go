@@ -88,21 +88,29 @@ func (r *reader) message(ctx context.Context) (jetstream.Msg, error) {
 	return m, nil
 }
 
-// streamFirstSeq asks the stream for its first sequence, and notes it (0
-// when the stream cannot say).
+// streamFirstSeq asks the stream for its first sequence, and notes it and
+// the last (0 when the stream cannot be asked).
 func (e *Edge) streamFirstSeq(ctx context.Context) uint64 {
+	first, _ := e.streamBounds(ctx)
+	return first
+}
+
+// streamBounds asks the stream for its first and last sequences, and
+// notes them.
+func (e *Edge) streamBounds(ctx context.Context) (first uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	st, err := e.js.Stream(ctx, e.cfg.Stream)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	e.noteFirst(info.State.FirstSeq)
-	return info.State.FirstSeq
+	e.noteLast(info.State.LastSeq)
+	return info.State.FirstSeq, nil
 }
 
 // noteFirst raises the stream's first known sequence to first: a
