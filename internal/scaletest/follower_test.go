@@ -5,6 +5,7 @@ package scaletest
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -203,12 +204,14 @@ func (fl *fleet) check(t *testing.T) {
 			ref[s] = ty
 		}
 	}
-	// The followers stop one after another: a filtered one may have read
-	// an event after every recording one stopped. Compare up to the last
-	// event a recording follower got.
-	var refLast uint64
+	// The followers start one after another: a filtered one may have
+	// connected before every recording one; and they stop one after
+	// another: a filtered one may have read an event after every recording
+	// one stopped. Compare from the first to the last event a recording
+	// follower got.
+	refFirst, refLast := uint64(math.MaxUint64), uint64(0)
 	for s := range ref {
-		refLast = max(refLast, s)
+		refFirst, refLast = min(refFirst, s), max(refLast, s)
 	}
 	bad := 0
 	for _, f := range fl.fs {
@@ -221,8 +224,8 @@ func (fl *fleet) check(t *testing.T) {
 			continue
 		}
 		var want []uint64
-		end := min(f.last, refLast)
-		for s := f.start + 1; s <= end; s++ {
+		begin, end := max(f.start+1, refFirst), min(f.last, refLast)
+		for s := begin; s <= end; s++ {
 			ty, ok := ref[s]
 			if !ok {
 				t.Fatalf("event %d: no recording follower got it", s)
@@ -232,6 +235,9 @@ func (fl *fleet) check(t *testing.T) {
 			}
 		}
 		got := f.seqs
+		for len(got) > 0 && got[0] < begin {
+			got = got[1:]
+		}
 		for len(got) > 0 && got[len(got)-1] > end {
 			got = got[:len(got)-1]
 		}
