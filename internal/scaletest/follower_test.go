@@ -3,6 +3,7 @@
 package scaletest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/lineage-arena/lineage/client"
 )
+
+// forgedSymbol marks the content of an event forged into the stream
+// (TestNATSFaults): a follower that gets any message holding it fails.
+const forgedSymbol = "FORGED-USD"
 
 // follower is one protocol client that moves between edges: it follows
 // one edge with the client package and, when its connection ends, resumes
@@ -87,6 +92,9 @@ func (f *follower) run(ctx context.Context) {
 			}
 			if m.Type == client.TypeResume && m.Code == client.CodeTruncated {
 				f.fail("resume truncated: events %d.. were lost", m.From)
+			}
+			if bytes.Contains(m.Raw, []byte(forgedSymbol)) {
+				f.fail("got the forged event: %s", m.Raw)
 			}
 			if !m.Event || m.Snapshot {
 				continue
@@ -164,15 +172,29 @@ func (fl *fleet) stop() {
 	fl.wg.Wait()
 }
 
-// reach waits for every follower to have read sequence seq.
+// reach waits for every follower to have read sequence seq. A filtered
+// follower reads a sequence only with an event of its types at or past it
+// (a round's comes every few seconds).
 func (fl *fleet) reach(t *testing.T, seq uint64, within time.Duration) {
 	t.Helper()
-	poll(t, within, fmt.Sprintf("every follower at event %d", seq), func() bool {
+	fl.reachIf(t, seq, within, "every follower", func(*follower) bool { return true })
+}
+
+// reachUnfiltered waits for every unfiltered follower to have read
+// sequence seq.
+func (fl *fleet) reachUnfiltered(t *testing.T, seq uint64, within time.Duration) {
+	t.Helper()
+	fl.reachIf(t, seq, within, "every unfiltered follower", func(f *follower) bool { return f.types == nil })
+}
+
+func (fl *fleet) reachIf(t *testing.T, seq uint64, within time.Duration, who string, which func(*follower) bool) {
+	t.Helper()
+	poll(t, within, fmt.Sprintf("%s at event %d", who, seq), func() bool {
 		for _, f := range fl.fs {
 			f.mu.Lock()
 			s := f.seen
 			f.mu.Unlock()
-			if s < seq {
+			if which(f) && s < seq {
 				return false
 			}
 		}
