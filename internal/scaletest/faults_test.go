@@ -101,13 +101,12 @@ func TestNATSFaults(t *testing.T) {
 			return false
 		}
 		c := info.CachedInfo().Cluster
-		current := 0
 		for _, r := range c.Replicas {
-			if r.Current && !r.Offline {
-				current++
+			if r.Name == leader {
+				return c.Leader != "" && r.Current && !r.Offline
 			}
 		}
-		return c.Leader != "" && len(c.Replicas) == 2 && current == 2
+		return false
 	})
 	t.Logf("nats-server %s started again on its store: a current replica of the stream after %s", leader, time.Since(restarted).Round(time.Millisecond))
 	fl.reachUnfiltered(t, head(t, serve)+20, time.Minute)
