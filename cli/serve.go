@@ -123,6 +123,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if pub != nil {
 		published.Store(pub)
 		defer pub.Close()
+		// The run id is what an edge's --nats-run names, when the NATS
+		// server holds more than one run.
+		log.Info("publishing to jetstream", "nats_url", redactURL(nf.url), "run", pub.RunID(), "stream", pub.Stream())
 	}
 	f := engine.Feed{Source: st.src, Live: st.live != nil}
 	if st.record != nil {

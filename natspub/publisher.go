@@ -357,6 +357,14 @@ func (p *Publisher) head() uint64 {
 	return 0
 }
 
+// RunID is the run's id (Config.RunID or its default), the one `lineage
+// edge --nats-run` takes. Safe for concurrent use.
+func (p *Publisher) RunID() string { return p.cfg.RunID }
+
+// Stream is the stream's name (Config.Stream or its default). Safe for
+// concurrent use.
+func (p *Publisher) Stream() string { return p.cfg.Stream }
+
 // Stats returns the publisher's counters. Safe for concurrent use.
 func (p *Publisher) Stats() Stats {
 	s := Stats{

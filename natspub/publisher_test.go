@@ -1,6 +1,7 @@
 package natspub_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"strconv"
@@ -112,10 +113,16 @@ func TestDivergedStreamStopsPublishing(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		forge func(seq uint64, hash string) (uint64, string) // the header values of the stream's last message
-		extra bool                                           // a message after the log's head
+		// tamper, if set, changes the last message's payload, which
+		// carries every header of the log's record.
+		tamper func(payload []byte) []byte
+		extra  bool // a message after the log's head
 	}{
 		{name: "hash differs", forge: func(seq uint64, hash string) (uint64, string) {
 			return seq, "00" + hash[2:]
+		}},
+		{name: "content differs", tamper: func(payload []byte) []byte {
+			return bytes.Replace(payload, []byte(`"tick":`), []byte(`"tick":1`), 1)
 		}},
 		{name: "ahead of the log", extra: true},
 	} {
@@ -132,14 +139,24 @@ func TestDivergedStreamStopsPublishing(t *testing.T) {
 			recs := r.records(t)
 			for i, rec := range recs {
 				seq, hash := rec.Seq, hex.EncodeToString(rec.Hash[:])
+				h := header(seq, hash)
+				payload := rec.Payload
 				if i == len(recs)-1 && tc.forge != nil {
-					seq, hash = tc.forge(seq, hash)
+					h = header(tc.forge(seq, hash))
 				}
-				forge(t, js, seq, hash, rec.Payload)
+				if i == len(recs)-1 && tc.tamper != nil {
+					h.Set(natspub.HeaderPrev, hex.EncodeToString(rec.Prev[:]))
+					h.Set(natspub.HeaderTime, strconv.FormatInt(rec.Time.UnixNano(), 10))
+					h.Set(natspub.HeaderType, rec.Type)
+					if payload = tc.tamper(payload); bytes.Equal(payload, rec.Payload) {
+						t.Fatalf("payload of event %d not tampered with: %s", seq, payload)
+					}
+				}
+				forge(t, js, h, payload)
 			}
 			last := uint64(len(recs))
 			if tc.extra {
-				forge(t, js, last+1, "ab", []byte(`{}`))
+				forge(t, js, header(last+1, "ab"), []byte(`{}`))
 				last++
 			}
 
@@ -164,12 +181,19 @@ func TestDivergedStreamStopsPublishing(t *testing.T) {
 	}
 }
 
+// header is a message's headers with a sequence and a hash.
+func header(seq uint64, hash string) nats.Header {
+	h := nats.Header{}
+	h.Set(natspub.HeaderSeq, strconv.FormatUint(seq, 10))
+	h.Set(natspub.HeaderHash, hash)
+	return h
+}
+
 // forge publishes a message as another writer would, outside any batch.
-func forge(t *testing.T, js jetstream.JetStream, seq uint64, hash string, payload []byte) {
+func forge(t *testing.T, js jetstream.JetStream, h nats.Header, payload []byte) {
 	t.Helper()
 	m := nats.NewMsg("run.events")
-	m.Header.Set(natspub.HeaderSeq, strconv.FormatUint(seq, 10))
-	m.Header.Set(natspub.HeaderHash, hash)
+	m.Header = h
 	m.Data = payload
 	if _, err := js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package natspub
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -58,7 +59,8 @@ func (p *Publisher) stream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 // reconcile reads the stream's last sequence and checks that message
-// against the log: its sequence and record hash must be the log's. Then
+// against the log: its sequence and record hash must be the log's, and so
+// must what an edge hashes — payload, time, type and link. Then
 // the next event to publish is the one after it. A stream that differs,
 // or runs ahead of the log, is diverged (ErrDiverged).
 func (p *Publisher) reconcile(ctx context.Context) error {
@@ -92,6 +94,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 	var want eventlog.Record
 	err = p.e.History().Records(last, last+1, func(r eventlog.Record) error {
 		want = r
+		want.Payload = append([]byte(nil), r.Payload...) // the reader's buffer is reused
 		return nil
 	})
 	if err != nil {
@@ -104,10 +107,32 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 		return fmt.Errorf("%w: stream %s message %d has hash %q, the log's record %d has %x",
 			ErrDiverged, p.cfg.Stream, last, got, last, want.Hash)
 	}
+	if what := differs(msg, want); what != "" {
+		return fmt.Errorf("%w: stream %s message %d has the log's hash but not its record's %s",
+			ErrDiverged, p.cfg.Stream, last, what)
+	}
 	if p.next != last+1 {
 		p.cfg.Logger.Info("jetstream stream reconciled", "stream", p.cfg.Stream, "last", last, "head", p.head())
 	}
 	p.next, p.prev = last+1, want.Hash
 	p.published.Store(last)
 	return nil
+}
+
+// differs names what of rec message m does not carry as the log holds it
+// (its payload, time, type or link), "" when it carries it all: the
+// headers a publisher writes may be right on a message whose content is
+// not, and an edge refuses such a message for good.
+func differs(m *jetstream.RawStreamMsg, rec eventlog.Record) string {
+	switch {
+	case !bytes.Equal(m.Data, rec.Payload):
+		return "payload"
+	case m.Header.Get(HeaderTime) != strconv.FormatInt(rec.Time.UnixNano(), 10):
+		return "time"
+	case m.Header.Get(HeaderType) != rec.Type:
+		return "type"
+	case m.Header.Get(HeaderPrev) != hex.EncodeToString(rec.Prev[:]):
+		return "link to the previous record"
+	}
+	return ""
 }

@@ -1,8 +1,10 @@
 // Package scaletest runs Lineage beyond one machine, for real: a 3-node
-// NATS JetStream cluster in the test's process, `lineage serve --nats-url`
-// and two `lineage edge` processes built from ./cmd/lineage, and a few
-// hundred protocol clients, through the failures the design must survive
-// (docs/scale-out.md, "Tests").
+// NATS JetStream cluster — in the test's process (TestFailover) or as
+// three nats-server processes built from the module go.mod requires
+// (TestNATSFaults) — `lineage serve --nats-url` and two `lineage edge`
+// processes built from ./cmd/lineage, and a few hundred protocol clients,
+// through the failures the design must survive (docs/scale-out.md,
+// "Tests").
 //
 // The tests are behind the build tag "integration": they start real
 // processes and a few hundred clients, and want a machine that is not also

@@ -3,8 +3,10 @@
 package scaletest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +14,10 @@ import (
 
 	"github.com/lineage-arena/lineage/client"
 )
+
+// forgedSymbol marks the content of an event forged into the stream
+// (TestNATSFaults): a follower that gets any message holding it fails.
+const forgedSymbol = "FORGED-USD"
 
 // follower is one protocol client that moves between edges: it follows
 // one edge with the client package and, when its connection ends, resumes
@@ -86,6 +92,9 @@ func (f *follower) run(ctx context.Context) {
 			}
 			if m.Type == client.TypeResume && m.Code == client.CodeTruncated {
 				f.fail("resume truncated: events %d.. were lost", m.From)
+			}
+			if bytes.Contains(m.Raw, []byte(forgedSymbol)) {
+				f.fail("got the forged event: %s", m.Raw)
 			}
 			if !m.Event || m.Snapshot {
 				continue
@@ -163,15 +172,29 @@ func (fl *fleet) stop() {
 	fl.wg.Wait()
 }
 
-// reach waits for every follower to have read sequence seq.
+// reach waits for every follower to have read sequence seq. A filtered
+// follower reads a sequence only with an event of its types at or past it
+// (a round's comes every few seconds).
 func (fl *fleet) reach(t *testing.T, seq uint64, within time.Duration) {
 	t.Helper()
-	poll(t, within, fmt.Sprintf("every follower at event %d", seq), func() bool {
+	fl.reachIf(t, seq, within, "every follower", func(*follower) bool { return true })
+}
+
+// reachUnfiltered waits for every unfiltered follower to have read
+// sequence seq.
+func (fl *fleet) reachUnfiltered(t *testing.T, seq uint64, within time.Duration) {
+	t.Helper()
+	fl.reachIf(t, seq, within, "every unfiltered follower", func(f *follower) bool { return f.types == nil })
+}
+
+func (fl *fleet) reachIf(t *testing.T, seq uint64, within time.Duration, who string, which func(*follower) bool) {
+	t.Helper()
+	poll(t, within, fmt.Sprintf("%s at event %d", who, seq), func() bool {
 		for _, f := range fl.fs {
 			f.mu.Lock()
 			s := f.seen
 			f.mu.Unlock()
-			if s < seq {
+			if which(f) && s < seq {
 				return false
 			}
 		}
@@ -203,12 +226,14 @@ func (fl *fleet) check(t *testing.T) {
 			ref[s] = ty
 		}
 	}
-	// The followers stop one after another: a filtered one may have read
-	// an event after every recording one stopped. Compare up to the last
-	// event a recording follower got.
-	var refLast uint64
+	// The followers start one after another: a filtered one may have
+	// connected before every recording one; and they stop one after
+	// another: a filtered one may have read an event after every recording
+	// one stopped. Compare from the first to the last event a recording
+	// follower got.
+	refFirst, refLast := uint64(math.MaxUint64), uint64(0)
 	for s := range ref {
-		refLast = max(refLast, s)
+		refFirst, refLast = min(refFirst, s), max(refLast, s)
 	}
 	bad := 0
 	for _, f := range fl.fs {
@@ -221,8 +246,8 @@ func (fl *fleet) check(t *testing.T) {
 			continue
 		}
 		var want []uint64
-		end := min(f.last, refLast)
-		for s := f.start + 1; s <= end; s++ {
+		begin, end := max(f.start+1, refFirst), min(f.last, refLast)
+		for s := begin; s <= end; s++ {
 			ty, ok := ref[s]
 			if !ok {
 				t.Fatalf("event %d: no recording follower got it", s)
@@ -232,6 +257,9 @@ func (fl *fleet) check(t *testing.T) {
 			}
 		}
 		got := f.seqs
+		for len(got) > 0 && got[0] < begin {
+			got = got[1:]
+		}
 		for len(got) > 0 && got[len(got)-1] > end {
 			got = got[:len(got)-1]
 		}

@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// proc is a lineage process, its log (stderr) in a file.
+// proc is a process of the test — lineage or nats-server — its output in
+// a file.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
@@ -30,12 +31,25 @@ type proc struct {
 // listeners; the process is killed, if it still runs, when the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	p := spawn(t, name, bin, args...)
+	p.waitLog(t, "msg=metrics", time.Minute)
+	l := p.logs()
+	p.ws = field(t, l, `msg=serving .*websocket=(\S+)`)
+	p.metrics = strings.TrimSuffix(field(t, l, `msg=metrics url=(\S+)`), "/metrics")
+	return p
+}
+
+// spawn runs path args…, its stdout and stderr in a log file, and returns
+// at once; the process is killed, if it still runs, when the test ends,
+// and its log shown if the test failed.
+func spawn(t *testing.T, name, path string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, log: filepath.Join(t.TempDir(), name+".log"), exited: make(chan struct{})}
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = exec.Command(path, args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
@@ -53,10 +67,6 @@ func start(t *testing.T, name string, args ...string) *proc {
 			t.Logf("%s log:\n%s", name, p.logs())
 		}
 	})
-	p.waitLog(t, "msg=metrics", time.Minute)
-	l := p.logs()
-	p.ws = field(t, l, `msg=serving .*websocket=(\S+)`)
-	p.metrics = strings.TrimSuffix(field(t, l, `msg=metrics url=(\S+)`), "/metrics")
 	return p
 }
 
