@@ -76,7 +76,11 @@ const (
 	retryMin  = 100 * time.Millisecond
 	retryMax  = time.Second // a leader election lasts seconds: resume soon after
 	pollEvery = time.Second
-	opTimeout = 10 * time.Second
+	// liveExpiry and liveHeartbeat are the live consumer's pull request
+	// expiry and idle heartbeat (see consume).
+	liveExpiry    = 5 * time.Second
+	liveHeartbeat = time.Second
+	opTimeout     = 10 * time.Second
 )
 
 // ErrChain is wrapped by a chain failure: a message that is not the next
@@ -617,7 +621,11 @@ func (e *Edge) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", e.cfg.Stream, err)
 	}
-	it, err := c.Messages()
+	// The consumer's server may be the stream's leader that was lost:
+	// heartbeats every second tell within two that it is gone, and the
+	// ordered consumer is made again on a node that is there (the
+	// defaults, 15 s, would stall every client for half a minute).
+	it, err := c.Messages(jetstream.PullExpiry(liveExpiry), jetstream.PullHeartbeat(liveHeartbeat))
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", e.cfg.Stream, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,10 +24,12 @@ const (
 // stream finds the stream, creating it if missing, and checks it can hold
 // this run: its subject, atomic batches, and (if it says) the same run.
 func (p *Publisher) stream(ctx context.Context) (jetstream.Stream, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	actx, cancel := context.WithTimeout(ctx, p.askTimeout())
+	st, err := p.js.Stream(actx, p.cfg.Stream)
+	cancel()
+	ctx, cancel = context.WithTimeout(ctx, p.cfg.AckTimeout)
 	defer cancel()
 	genesis := hex.EncodeToString(p.genesis[:])
-	st, err := p.js.Stream(ctx, p.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		st, err = p.js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:               p.cfg.Stream,
@@ -58,6 +61,13 @@ func (p *Publisher) stream(ctx context.Context) (jetstream.Stream, error) {
 	return st, nil
 }
 
+// askTimeout bounds a question to the stream (its info, a message): the
+// stream's leader answers from memory, so one that takes longer than a
+// second is not there (an election is under way) and the question is
+// better asked again than waited for; a reconcile after a leader's loss
+// then resumes within about a second of the election, not at AckTimeout.
+func (p *Publisher) askTimeout() time.Duration { return min(p.cfg.AckTimeout, time.Second) }
+
 // reconcile reads the stream's last sequence and checks that message
 // against the log: its sequence and record hash must be the log's, and so
 // must what an edge hashes — payload, time, type and link. Then
@@ -68,7 +78,7 @@ func (p *Publisher) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ictx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	ictx, cancel := context.WithTimeout(ctx, p.askTimeout())
 	defer cancel()
 	info, err := st.Info(ictx)
 	if err != nil {
