@@ -32,8 +32,9 @@ var benchPayload = []byte(`{"event_type":"market","market":{"symbol":"BTC-USD","
 //   - sync: each event published alone, its acknowledgement awaited before
 //     the next (no batch, no guard);
 //   - async: each event published alone with PublishMsgAsync, at most
-//     asyncWindow unacknowledged; every acknowledgement awaited at the end
-//     (no batch, no guard, no step known to be in the stream).
+//     asyncWindow unacknowledged (a publish waits for room); every
+//     acknowledgement awaited at the end (no batch, no guard, no step
+//     known to be in the stream).
 //
 // Every mode sends the publisher's headers (sequence, hashes, time, type,
 // message id, so the stream's duplicate window is in use) and a 256-byte
@@ -137,7 +138,7 @@ func benchPublish(b *testing.B, url string, storage jetstream.StorageType, repli
 			}
 		case "async":
 			for i := range recs {
-				if _, err := js.PublishMsgAsync(msg(&recs[i])); err != nil {
+				if _, err := js.PublishMsgAsync(msg(&recs[i]), jetstream.WithStallWait(time.Minute)); err != nil {
 					b.Fatal(err)
 				}
 			}
