@@ -174,9 +174,11 @@ func run(work string, b binaries, o options) (*report, error) {
 
 // startLoads starts the loadtests: each target's share of the clients in
 // as few processes as hold it (at most maxPerProcess each), every one over
-// all the source addresses, for a window long enough to outlast ours.
+// all the source addresses, for a window long enough to outlast ours: a
+// loadtest's window starts when its own ramp ends, ours once the last one
+// has, and a loaded machine may spread those ends over the ramp's time.
 func startLoads(b binaries, o options, targets []*target) ([]*loadProc, error) {
-	dur := o.settle + o.window + 15*time.Second
+	dur := o.settle + o.window + o.ramp + 15*time.Second
 	var loads []*loadProc
 	for _, t := range targets {
 		n := (t.clients + maxPerProcess - 1) / maxPerProcess
