@@ -89,7 +89,7 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	e, err := edge.Open(ctx, edge.Config{
-		URL: nf.url, RunID: id, RingEvents: *ring, Logger: log,
+		URL: nf.url, RunID: id, RingEvents: *ring, Logger: log, OnDeliver: nf.delays.Observe,
 		Hub: hub.Config{MaxConns: sf.maxConns, AllowedOrigins: origins, Token: sf.token, Logger: log},
 	})
 	if err != nil {
@@ -104,7 +104,8 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 		API: web.Sources{Snapshot: e.Snapshot, Events: e.Events},
 		Metrics: metrics.Sources{Arena: e.Snapshot, Edge: func() metrics.EdgeStats {
 			st := e.Stats()
-			return metrics.EdgeStats{Delivered: st.Delivered, Lag: st.Lag, ConsumerResets: st.ConsumerResets, ChainFailures: st.ChainFailures}
+			return metrics.EdgeStats{Delivered: st.Delivered, Lag: st.Lag, ConsumerResets: st.ConsumerResets, ChainFailures: st.ChainFailures,
+				DeliveryDelay: nf.delays.Histogram()}
 		}},
 		Ready: e.Ready,
 	})

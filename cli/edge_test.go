@@ -134,6 +134,12 @@ func TestEdgeServesWhatServeServes(t *testing.T) {
 	if strings.Contains(em, "lineage_nats_") || strings.Contains(sm, "lineage_edge_") {
 		t.Error("a feature's families on the process that does not use it")
 	}
+	// Both delay histograms timed the batches the client got.
+	for _, h := range []struct{ body, name string }{{em, "lineage_edge_delivery_delay_seconds_count"}, {sm, "lineage_nats_publish_delay_seconds_count"}} {
+		if n := sampleValue(h.body, h.name); n < 1 {
+			t.Errorf("%s %v: want the batches timed", h.name, n)
+		}
+	}
 
 	if code := e.stop(); code != 0 {
 		t.Errorf("edge exited %d:\n%s", code, e.logs)
@@ -168,4 +174,19 @@ func TestEdgeBadFlags(t *testing.T) {
 			t.Errorf("edge %v: exit %d, %q; want 2 and one line", args, r.code, r.stderr)
 		}
 	}
+}
+
+// sampleValue is the value of the unlabelled sample name in a text
+// exposition, -1 when there is none.
+func sampleValue(body, name string) float64 {
+	for line := range strings.SplitSeq(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return f
+		}
+	}
+	return -1
 }

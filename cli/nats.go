@@ -18,6 +18,9 @@ import (
 type natsFlags struct {
 	url      string
 	replicas int
+	// delays times each batch from its commit to its acknowledgement
+	// (serve) or to its edge's hub (edge): the delay histograms.
+	delays metrics.Delays
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet) {
@@ -62,7 +65,7 @@ func (f *natsFlags) stats(p *atomic.Pointer[natspub.Publisher]) func() metrics.N
 		}
 		st := pub.Stats()
 		return metrics.NATSStats{Published: st.Published, Lag: st.Lag, Batches: st.Batches,
-			PublishErrors: st.PublishErrors, Snapshots: st.Snapshots, Diverged: st.Diverged}
+			PublishErrors: st.PublishErrors, Snapshots: st.Snapshots, Diverged: st.Diverged, PublishDelay: f.delays.Histogram()}
 	}
 }
 
@@ -73,5 +76,5 @@ func (f *natsFlags) open(ctx context.Context, e *engine.Engine, log *slog.Logger
 	if f.url == "" {
 		return nil, nil
 	}
-	return natspub.Open(ctx, e, natspub.Config{URL: f.url, Replicas: f.replicas, Logger: log})
+	return natspub.Open(ctx, e, natspub.Config{URL: f.url, Replicas: f.replicas, Logger: log, OnAck: f.delays.Observe})
 }

@@ -125,6 +125,13 @@ type Config struct {
 	HistoryTimeout time.Duration
 	// Logger receives chain failures and resets (warn). Nil discards.
 	Logger *slog.Logger
+	// OnDeliver, if set, is called each time events are handed to the
+	// hub — an atomic batch, or the part of one the stream had stored
+	// when the edge read it — with the first one's record time (the
+	// engine's commit, on the engine's clock) and the time of the
+	// handing: a delivery delay, for a histogram such as metrics.Delays.
+	// It is called from the reading goroutine and must return quickly.
+	OnDeliver func(recorded, delivered time.Time)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -667,6 +674,9 @@ func (e *Edge) consume(ctx context.Context) error {
 		}
 		e.cur = advance(e.cur, e.index, events)
 		e.hub.Publish(events, e.cur)
+		if e.cfg.OnDeliver != nil {
+			e.cfg.OnDeliver(events[0].Time, time.Now())
+		}
 		e.published.Store(e.cur)
 		e.prev = prev
 		e.delivered.Store(x.ev.Seq)

@@ -30,8 +30,8 @@ type descs struct {
 	logAppendDuration, logRecords, logDurable, logAppends, logBytes, logSegments, logFailed *prometheus.Desc
 
 	// Scale-out: the JetStream publisher (serve --nats-url) and an edge.
-	natsPublished, natsLag, natsErrors, natsBatches, natsDiverged, natsSnapshots *prometheus.Desc
-	edgeLag, edgeDelivered, edgeResets, edgeChainFailures                        *prometheus.Desc
+	natsPublished, natsLag, natsErrors, natsBatches, natsDiverged, natsSnapshots, natsPublishDelay *prometheus.Desc
+	edgeLag, edgeDelivered, edgeResets, edgeChainFailures, edgeDeliveryDelay                       *prometheus.Desc
 }
 
 func newDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -95,17 +95,19 @@ func newDescs() descs {
 		logSegments:       newDesc("lineage_eventlog_segments", "Segment files of the event log."),
 		logFailed:         newDesc("lineage_eventlog_write_failed", "1 while a write or fsync of the event log is failing: new events are held and the write retried until it succeeds."),
 
-		natsPublished: newDesc("lineage_nats_published_sequence", "Last event sequence known to be in the JetStream stream (serve --nats-url)."),
-		natsLag:       newDesc("lineage_nats_publisher_lag_events", "Events durable in the event log and not yet in the JetStream stream: the log's last durable sequence minus the stream's last."),
-		natsErrors:    newDesc("lineage_nats_publish_errors_total", "Failed JetStream publishes and reconciliations; each is retried after a reconciliation."),
-		natsBatches:   newDesc("lineage_nats_batches_total", "JetStream atomic batches committed (one per time step, or per part of a step past the batch bound)."),
-		natsDiverged:  newDesc("lineage_nats_stream_diverged", "1 once the JetStream stream was found to differ from the event log: publishing stopped until an operator rebuilds the stream."),
-		natsSnapshots: newDesc("lineage_nats_snapshots_total", "Snapshots written to the run's JetStream Object Store bucket for edges to start from."),
+		natsPublished:    newDesc("lineage_nats_published_sequence", "Last event sequence known to be in the JetStream stream (serve --nats-url)."),
+		natsLag:          newDesc("lineage_nats_publisher_lag_events", "Events durable in the event log and not yet in the JetStream stream: the log's last durable sequence minus the stream's last."),
+		natsErrors:       newDesc("lineage_nats_publish_errors_total", "Failed JetStream publishes and reconciliations; each is retried after a reconciliation."),
+		natsBatches:      newDesc("lineage_nats_batches_total", "JetStream atomic batches committed (one per time step, or per part of a step past the batch bound)."),
+		natsDiverged:     newDesc("lineage_nats_stream_diverged", "1 once the JetStream stream was found to differ from the event log: publishing stopped until an operator rebuilds the stream."),
+		natsSnapshots:    newDesc("lineage_nats_snapshots_total", "Snapshots written to the run's JetStream Object Store bucket for edges to start from."),
+		natsPublishDelay: newDesc("lineage_nats_publish_delay_seconds", "Time from an atomic batch's first event's record time (the engine's commit) to JetStream's acknowledgement of the batch; one observation a batch."),
 
 		edgeLag:           newDesc("lineage_edge_lag_events", "Events in the JetStream stream not yet delivered by this edge: the stream's last known sequence minus the edge's last delivered."),
 		edgeDelivered:     newDesc("lineage_edge_delivered_sequence", "Last event sequence this edge verified and handed to its clients."),
 		edgeResets:        newDesc("lineage_edge_consumer_resets_total", "Times this edge read the JetStream stream anew after an error or a chain failure."),
 		edgeChainFailures: newDesc("lineage_edge_chain_failures_total", "Stream messages this edge refused because their sequence or hash chain did not verify; none of them was delivered."),
+		edgeDeliveryDelay: newDesc("lineage_edge_delivery_delay_seconds", "Time from an atomic batch's first event's record time (the engine's commit, on the engine's clock) to this edge handing the batch to its clients' hub; one observation a batch."),
 	}
 }
 
@@ -124,7 +126,7 @@ func (x *descs) all() []*prometheus.Desc {
 		x.marketBreakerOpen, x.marketRounds, x.marketOffline,
 		x.wsAccepted, x.wsRefused, x.wsSentBytes, x.wsSlow, x.wsDropped, x.wsProtocolErrors,
 		x.logAppendDuration, x.logRecords, x.logDurable, x.logAppends, x.logBytes, x.logSegments, x.logFailed,
-		x.natsPublished, x.natsLag, x.natsErrors, x.natsBatches, x.natsDiverged, x.natsSnapshots,
-		x.edgeLag, x.edgeDelivered, x.edgeResets, x.edgeChainFailures,
+		x.natsPublished, x.natsLag, x.natsErrors, x.natsBatches, x.natsDiverged, x.natsSnapshots, x.natsPublishDelay,
+		x.edgeLag, x.edgeDelivered, x.edgeResets, x.edgeChainFailures, x.edgeDeliveryDelay,
 	}
 }

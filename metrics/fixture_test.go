@@ -301,22 +301,33 @@ func do(t testing.TB, h http.Handler, method, path string) int {
 }
 
 // natsFixture is the fixture's server publishing to NATS JetStream (serve
-// --nats-url), the stream 7 events behind the log after 2 failed publishes.
+// --nats-url), the stream 7 events behind the log after 2 failed publishes;
+// batches were acknowledged 4 ms, 4 ms, 40 ms and 12 s after their commit.
 func natsFixture() metrics.Sources {
 	src := fixture()
+	var d metrics.Delays
+	for _, ms := range []int{4, 4, 40, 12000} {
+		d.Observe(t0, t0.Add(time.Duration(ms)*time.Millisecond))
+	}
 	src.NATS = func() metrics.NATSStats {
-		return metrics.NATSStats{Published: 1200, Lag: 7, Batches: 310, PublishErrors: 2, Snapshots: 12}
+		return metrics.NATSStats{Published: 1200, Lag: 7, Batches: 310, PublishErrors: 2, Snapshots: 12, PublishDelay: d.Histogram()}
 	}
 	return src
 }
 
 // edgeFixture is an edge (lineage edge): the arena from the stream, a hub,
-// no log and no feed, 3 events behind the stream after one chain failure.
+// no log and no feed, 3 events behind the stream after one chain failure;
+// batches reached its hub 7 ms and 150 ms after their commit, and one 2 ms
+// before it (the edge's clock behind the engine's).
 func edgeFixture() metrics.Sources {
 	src := simFixture()
 	src.Hub = fixtureHub
+	var d metrics.Delays
+	for _, ms := range []int{7, 150, -2} {
+		d.Observe(t0, t0.Add(time.Duration(ms)*time.Millisecond))
+	}
 	src.Edge = func() metrics.EdgeStats {
-		return metrics.EdgeStats{Delivered: 1204, Lag: 3, ConsumerResets: 2, ChainFailures: 1}
+		return metrics.EdgeStats{Delivered: 1204, Lag: 3, ConsumerResets: 2, ChainFailures: 1, DeliveryDelay: d.Histogram()}
 	}
 	return src
 }

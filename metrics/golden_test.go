@@ -103,10 +103,10 @@ func TestScaleOutFamiliesOnlyWhenUsed(t *testing.T) {
 				edge++
 			}
 		}
-		if (nats == 6) != tc.nats || (nats == 0) == tc.nats {
+		if (nats == 7) != tc.nats || (nats == 0) == tc.nats {
 			t.Errorf("%s: %d lineage_nats_ families", tc.name, nats)
 		}
-		if (edge == 4) != tc.edge || (edge == 0) == tc.edge {
+		if (edge == 5) != tc.edge || (edge == 0) == tc.edge {
 			t.Errorf("%s: %d lineage_edge_ families", tc.name, edge)
 		}
 	}

@@ -14,6 +14,10 @@ type NATSStats struct {
 	Batches, PublishErrors, Snapshots uint64
 	// Diverged is set once the stream differs from the log.
 	Diverged bool
+	// PublishDelay is the time from a batch's first event's record time
+	// (the engine's commit) to JetStream's acknowledgement of the batch,
+	// one observation a batch (a Delays fed by natspub.Config.OnAck).
+	PublishDelay Histogram
 }
 
 // EdgeStats are the counters of a `lineage edge` (edge.Stats, copied by
@@ -25,6 +29,11 @@ type EdgeStats struct {
 	// ConsumerResets counts the times the edge read the stream anew,
 	// ChainFailures the messages that did not verify.
 	ConsumerResets, ChainFailures uint64
+	// DeliveryDelay is the time from a batch's first event's record time
+	// (the engine's commit, on the engine's clock) to the edge handing the
+	// batch to its hub, one observation a batch (a Delays fed by
+	// edge.Config.OnDeliver).
+	DeliveryDelay Histogram
 }
 
 // collectNATS exports the publisher families, when there is a publisher.
@@ -39,6 +48,7 @@ func (c *collector) collectNATS(ch chan<- prometheus.Metric) {
 	ch <- counter(c.d.natsBatches, float64(st.Batches))
 	ch <- gauge(c.d.natsDiverged, boolf(st.Diverged))
 	ch <- counter(c.d.natsSnapshots, float64(st.Snapshots))
+	ch <- constHistogram(c.d.natsPublishDelay, st.PublishDelay)
 }
 
 // collectEdge exports the edge families, when the process is an edge.
@@ -51,4 +61,5 @@ func (c *collector) collectEdge(ch chan<- prometheus.Metric) {
 	ch <- gauge(c.d.edgeDelivered, float64(st.Delivered))
 	ch <- counter(c.d.edgeResets, float64(st.ConsumerResets))
 	ch <- counter(c.d.edgeChainFailures, float64(st.ChainFailures))
+	ch <- constHistogram(c.d.edgeDeliveryDelay, st.DeliveryDelay)
 }

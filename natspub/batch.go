@@ -187,6 +187,9 @@ func (p *Publisher) send(ctx context.Context, recs []record) error {
 	if ack.Seq != last {
 		return fmt.Errorf("commit batch of events %d-%d: the stream stored it ending at sequence %d", first, last, ack.Seq)
 	}
+	if p.cfg.OnAck != nil {
+		p.cfg.OnAck(recs[0].time, time.Now())
+	}
 	p.next, p.prev = last+1, recs[len(recs)-1].hash
 	p.published.Store(last)
 	p.batches.Add(1)

@@ -126,6 +126,12 @@ type Config struct {
 	// Logger receives publish failures (warn), a divergence (error) and
 	// the stream's creation and catch-ups (info). Nil discards them.
 	Logger *slog.Logger
+	// OnAck, if set, is called once each atomic batch is acknowledged,
+	// with its first event's record time (the engine's commit) and the
+	// time of the acknowledgement: a publish delay, for a histogram such
+	// as metrics.Delays. It is called from the publishing goroutine and
+	// must return quickly.
+	OnAck func(recorded, acked time.Time)
 }
 
 func (c Config) withDefaults(genesis [32]byte) Config {
