@@ -56,6 +56,7 @@ const (
 	HeaderPrev     = "Lineage-Prev"
 	HeaderTime     = "Lineage-Time"
 	HeaderType     = "Lineage-Type"
+	hdrBatchID     = "Nats-Batch-Id"
 	hdrBatchCommit = "Nats-Batch-Commit"
 	SnapshotObject = "snapshot"
 )
@@ -126,8 +127,7 @@ type Config struct {
 	// Logger receives chain failures and resets (warn). Nil discards.
 	Logger *slog.Logger
 	// OnDeliver, if set, is called each time events are handed to the
-	// hub — an atomic batch, or the part of one the stream had stored
-	// when the edge read it — with the first one's record time (the
+	// hub — one atomic batch — with the first one's record time (the
 	// engine's commit, on the engine's clock) and the time of the
 	// handing: a delivery delay, for a histogram such as metrics.Delays.
 	// It is called from the reading goroutine and must return quickly.
@@ -617,6 +617,13 @@ func checkHash(h nats.Header, seq uint64, payload []byte, hash string) error {
 	return nil
 }
 
+// inBatch says a message is part of an atomic batch and not its last:
+// natspub publishes every step as one or more batches, each ended by its
+// commit. A message of no batch stands alone.
+func inBatch(h nats.Header) bool {
+	return h.Get(hdrBatchID) != "" && h.Get(hdrBatchCommit) != "1"
+}
+
 // consume reads the stream from the event after the last delivered one,
 // verifying each message, and hands each atomic batch to the hub with the
 // snapshot advanced by it. It returns on the first error.
@@ -663,8 +670,11 @@ func (e *Edge) consume(ctx context.Context) error {
 		if x.ev.Seq%e.tune.markEvery == 0 {
 			found = append(found, mark{x.ev.Seq, hash})
 		}
-		if m.Headers().Get(hdrBatchCommit) != "1" && meta.NumPending > 0 {
-			continue // the rest of the step's batch is in the stream
+		if inBatch(m.Headers()) {
+			// The rest of the step's batch is on its way: the stream may
+			// hand a batch over while it stores it (nothing pending yet),
+			// so only the commit ends it.
+			continue
 		}
 		if err := e.ring.add(batch); err != nil {
 			return err
