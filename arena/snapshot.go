@@ -1,6 +1,11 @@
 package arena
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/lineage-arena/lineage/market"
+)
 
 // Snapshot is an immutable picture of the arena after a tick, for readers
 // on other goroutines: a server's API, its WebSocket hub, its metrics. The
@@ -41,4 +46,52 @@ func (ar *Arena) Snapshot() *Snapshot {
 		s.Marks = append(s.Marks, m)
 	}
 	return s
+}
+
+// snapshotJSON is Snapshot as JSON, with a symbol not ticked yet as null
+// in Marks: a zero price is not a price, and would not decode.
+type snapshotJSON struct {
+	snapshotFields
+	Marks []*MarketEvent
+}
+
+// snapshotFields is Snapshot without its methods (and so without its
+// JSON ones).
+type snapshotFields Snapshot
+
+// MarshalJSON encodes s, a symbol whose first tick has not come as null
+// in Marks, so that a snapshot of an arena that has not seen every symbol
+// yet decodes (UnmarshalJSON) to what it was.
+func (s Snapshot) MarshalJSON() ([]byte, error) {
+	v := snapshotJSON{snapshotFields: snapshotFields(s), Marks: make([]*MarketEvent, len(s.Marks))}
+	v.snapshotFields.Marks = nil
+	for i := range s.Marks {
+		if s.Marks[i].Price != 0 {
+			v.Marks[i] = &s.Marks[i]
+		}
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes: a null mark is its
+// symbol's, zero.
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	var v snapshotJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = Snapshot(v.snapshotFields)
+	s.Marks = nil
+	if v.Marks != nil {
+		s.Marks = make([]MarketEvent, len(v.Marks))
+	}
+	for i, m := range v.Marks {
+		switch {
+		case m != nil:
+			s.Marks[i] = *m
+		case i < len(s.Symbols):
+			s.Marks[i].Symbol = market.Symbol(s.Symbols[i])
+		}
+	}
+	return nil
 }
