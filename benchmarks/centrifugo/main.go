@@ -1,6 +1,7 @@
 // Command vscentrifugo runs `lineage serve` and Centrifugo v6 on the same
 // workload, one after the other, with the same client process, and
-// loopfloor (hub/internal/wsbench/cmd/loopfloor) as the machine's floor;
+// two floors: a WebSocket server that does no work (floorws.go) and
+// loopfloor (hub/internal/wsbench/cmd/loopfloor), the machine's own;
 // it prints, for each, delivered msgs/s per server core, p50/p99 latency,
 // bytes per idle connection, cut clients and gaps. README.md says how to
 // run it and what each figure is.
@@ -18,9 +19,12 @@ import (
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "clients" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "clients":
 		err = clientMain(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "floorws":
+		err = floorWSMain(os.Args[2:])
+	default:
 		err = runMain(os.Args[1:])
 	}
 	var usage usageError
@@ -51,6 +55,8 @@ type options struct {
 	jsonOut     string
 	profile     string
 	keep        bool
+	// floor-ws's burst: Lineage's messages a step and bytes a message.
+	floorMsgs, floorBytes int
 }
 
 func runMain(args []string) error {
@@ -63,7 +69,7 @@ func runMain(args []string) error {
 	fs.StringVar(&o.lineageArgs, "lineage-args", "--tick-interval 1s --agent-interval 1s --agents 30",
 		"lineage serve's workload flags; Centrifugo is sent what Lineage sent")
 	fs.StringVar(&o.centrifugo, "centrifugo", "github.com/centrifugal/centrifugo/v6@v6.9.1", "module to go install")
-	fs.StringVar(&o.only, "only", "lineage,centrifugo,floor", "what to run (lineage is needed for centrifugo's workload)")
+	fs.StringVar(&o.only, "only", "lineage,centrifugo,floor-ws,floor", "what to run (lineage is needed for centrifugo's and floor-ws's workload)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure to this file as JSON")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of Lineage's load window (serve --pprof) to this directory, and report its share by the hub's labels")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (binaries, data, configs)")
@@ -82,14 +88,14 @@ func runMain(args []string) error {
 	want := map[string]bool{}
 	for _, s := range strings.Split(o.only, ",") {
 		switch s {
-		case "lineage", "centrifugo", "floor":
+		case "lineage", "centrifugo", "floor-ws", "floor":
 			want[s] = true
 		default:
-			return usageError{fmt.Errorf("only %q: want lineage, centrifugo, floor", s)}
+			return usageError{fmt.Errorf("only %q: want lineage, centrifugo, floor-ws, floor", s)}
 		}
 	}
-	if want["centrifugo"] && !want["lineage"] {
-		return usageError{errors.New("only: centrifugo replays lineage's workload, so lineage must run too")}
+	if (want["centrifugo"] || want["floor-ws"]) && !want["lineage"] {
+		return usageError{errors.New("only: centrifugo and floor-ws replay lineage's workload, so lineage must run too")}
 	}
 
 	work, err := os.MkdirTemp("", "vscentrifugo-")
@@ -124,6 +130,16 @@ func runMain(args []string) error {
 		if err != nil {
 			return fmt.Errorf("centrifugo: %w", err)
 		}
+		rep.Servers = append(rep.Servers, r)
+		printServer(os.Stderr, r)
+	}
+	if want["floor-ws"] {
+		o.floorMsgs, o.floorBytes = int(rep.MsgsPerStep+0.5), int(rep.BytesPerMsg+0.5)
+		r, _, err := runServer(work, b, o, "floor-ws", nil)
+		if err != nil {
+			return fmt.Errorf("floor-ws: %w", err)
+		}
+		r.Note = floorWSString(o.floorMsgs, o.floorBytes)
 		rep.Servers = append(rep.Servers, r)
 		printServer(os.Stderr, r)
 	}

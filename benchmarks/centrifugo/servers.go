@@ -174,6 +174,14 @@ func startServer(work string, b binaries, o options, name string, idle bool) (*s
 			return nil, err
 		}
 		return &server{proc: p, addr: addr, path: "/", metrics: fmt.Sprintf("127.0.0.1:%d", mport)}, waitListening(p, addr)
+	case "floor-ws":
+		cmd := exec.Command(b.self, "floorws", "-addr", addr, "-msgs", strconv.Itoa(o.floorMsgs), "-bytes", strconv.Itoa(o.floorBytes))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		p, err := start(cmd)
+		if err != nil {
+			return nil, err
+		}
+		return &server{proc: p, addr: addr, path: "/"}, waitListening(p, addr)
 	case "centrifugo":
 		var k [24]byte
 		_, _ = rand.Read(k[:])
@@ -213,6 +221,9 @@ type clients struct {
 }
 
 func startClients(self string, o options, proto string, s *server) (*clients, error) {
+	if proto == "floor-ws" {
+		proto = "lineage" // the same messages, read the same way
+	}
 	cmd := exec.Command(self, "clients", "-proto", proto, "-addr", s.addr, "-path", s.path,
 		"-n", strconv.Itoa(o.clients), "-srcs", o.srcs)
 	cmd.Stderr = os.Stderr
@@ -267,39 +278,22 @@ func (c *clients) result() (*clientReport, error) {
 // trace by the publisher.
 func runServer(work string, b binaries, o options, name string, trace []traceEvent) (serverReport, []traceEvent, error) {
 	r := serverReport{Name: name}
-	fmt.Fprintf(os.Stderr, "# %s: idle run, %d clients\n", name, o.clients)
-	s, err := startServer(work, b, o, name, true)
-	if err != nil {
-		return r, nil, err
-	}
 	settle := func() { time.Sleep(o.settle) } // measured quiet time, not synchronisation
-	settle()
-	if r.IdleRSSBefore, err = procRSS(s.cmd.Process.Pid); err != nil {
-		s.stop()
-		return r, nil, err
-	}
-	cl, err := startClients(b.self, o, name, s)
-	if err != nil {
-		s.stop()
-		return r, nil, err
-	}
-	settle()
-	r.IdleRSSAfter, err = procRSS(s.cmd.Process.Pid)
-	cl.stop()
-	s.stop()
-	if err != nil {
-		return r, nil, err
-	}
-	if cl.connected > 0 {
-		r.BytesPerConn = float64(r.IdleRSSAfter-r.IdleRSSBefore) / float64(cl.connected)
+	// A floor has no idle state worth a figure.
+	if name != "floor-ws" {
+		if err := idleRun(work, b, o, name, &r, settle); err != nil {
+			return r, nil, err
+		}
 	}
 
 	fmt.Fprintf(os.Stderr, "# %s: load run, %d clients, %v\n", name, o.clients, o.window)
-	if s, err = startServer(work, b, o, name, false); err != nil {
+	s, err := startServer(work, b, o, name, false)
+	if err != nil {
 		return r, nil, err
 	}
 	defer s.stop()
-	if cl, err = startClients(b.self, o, name, s); err != nil {
+	cl, err := startClients(b.self, o, name, s)
+	if err != nil {
 		return r, nil, err
 	}
 	defer cl.stop()
@@ -363,6 +357,34 @@ func runServer(work string, b binaries, o options, name string, trace []traceEve
 	cr.Trace = nil
 	r.Client = cr
 	return r, tr, nil
+}
+
+// idleRun measures memory per idle connection: the server alone, then
+// with o.clients connections and no traffic.
+func idleRun(work string, b binaries, o options, name string, r *serverReport, settle func()) error {
+	fmt.Fprintf(os.Stderr, "# %s: idle run, %d clients\n", name, o.clients)
+	s, err := startServer(work, b, o, name, true)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	settle()
+	if r.IdleRSSBefore, err = procRSS(s.cmd.Process.Pid); err != nil {
+		return err
+	}
+	cl, err := startClients(b.self, o, name, s)
+	if err != nil {
+		return err
+	}
+	defer cl.stop()
+	settle()
+	if r.IdleRSSAfter, err = procRSS(s.cmd.Process.Pid); err != nil {
+		return err
+	}
+	if cl.connected > 0 {
+		r.BytesPerConn = float64(r.IdleRSSAfter-r.IdleRSSBefore) / float64(cl.connected)
+	}
+	return nil
 }
 
 // ncpu is the number of cores /proc/stat counts.
