@@ -18,6 +18,7 @@ import (
 	"github.com/lineage-arena/lineage/arena"
 	"github.com/lineage-arena/lineage/edge"
 	"github.com/lineage-arena/lineage/eventlog"
+	"github.com/lineage-arena/lineage/internal/natstest"
 	"github.com/lineage-arena/lineage/natspub"
 )
 
@@ -202,16 +203,7 @@ func TestResumeTruncatedByRetention(t *testing.T) {
 
 func jetStream(t *testing.T, ns *server.Server) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(t, ns.ClientURL())
 }
 
 // copyStream copies the run's stream into stream name (made anew), with

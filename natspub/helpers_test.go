@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lineage-arena/lineage/arena"
@@ -34,16 +33,7 @@ func natsPort(s *server.Server) int { return s.Addr().(*net.TCPAddr).Port }
 // jsClient is a JetStream client of the test's own, to read the stream.
 func jsClient(t *testing.T, s *server.Server) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(t, s.ClientURL())
 }
 
 // run is an engine over a data dir, with the steps it committed recorded.

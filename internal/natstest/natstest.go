@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Start starts a NATS server with JetStream, its file storage in storeDir
@@ -115,4 +117,22 @@ func URLs(servers []*server.Server) string {
 		us = append(us, s.ClientURL())
 	}
 	return strings.Join(us, ",")
+}
+
+// JetStream is a JetStream client of the test's own on urls (one or
+// several, comma-separated), reconnecting for as long as the test runs,
+// to read or forge a stream beside the code under test. Its connection
+// closes when the test ends.
+func JetStream(t testing.TB, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }

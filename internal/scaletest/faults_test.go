@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lineage-arena/lineage/arena"
+	"github.com/lineage-arena/lineage/internal/natstest"
 	"github.com/lineage-arena/lineage/natspub"
 )
 
@@ -260,16 +261,7 @@ func logHead(t *testing.T, serve *proc) uint64 {
 // jsClient is a JetStream client of the test's own.
 func jsClient(t *testing.T, urls string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(t, urls)
 }
 
 // lastSeq is the stream's last sequence.
