@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,7 +102,13 @@ func runEdge(ctx context.Context, env *cmdEnv, args []string) error {
 		// /api/events comes from the ring and the stream, as ?since=
 		// does; the graveyard's tombstones are the engine's:
 		// /api/graveyard is empty.
-		API: web.Sources{Snapshot: e.Snapshot, Events: e.Events},
+		API: web.Sources{Snapshot: e.Snapshot, Events: func(since uint64, limit int) ([]json.RawMessage, error) {
+			evs, err := e.Events(since, limit)
+			if errors.Is(err, edge.ErrTruncated) { // pruned by the stream's retention: 410
+				return nil, fmt.Errorf("%w: %v", web.GoneError{Oldest: e.Oldest()}, err)
+			}
+			return evs, err
+		}},
 		Metrics: metrics.Sources{Arena: e.Snapshot, Edge: func() metrics.EdgeStats {
 			st := e.Stats()
 			return metrics.EdgeStats{Delivered: st.Delivered, Lag: st.Lag, ConsumerResets: st.ConsumerResets, ChainFailures: st.ChainFailures,

@@ -67,6 +67,11 @@ func (h history) Replay(from, until uint64, fn func(arena.Event) error) error {
 	return h.e.history(ctx, from, until, func(x *entry) error { return fn(x.ev) })
 }
 
+// Oldest is the first event a client may resume from, and /api/events
+// list (Events): the stream's first, or the ring's oldest when the
+// stream's is not known yet. Safe for concurrent use.
+func (e *Edge) Oldest() uint64 { return e.oldest() }
+
 func (e *Edge) oldest() uint64 {
 	first, _, _ := e.ring.bounds()
 	if sf := e.streamFirst.Load(); sf != 0 && sf < first {

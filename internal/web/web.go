@@ -5,6 +5,8 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,6 +36,7 @@ type Sources struct {
 	// Events returns up to limit stored events after sequence since, as the
 	// JSON the event log holds; nothing follows the largest sequence
 	// number (math.MaxUint64), so since+1 must not wrap to the start.
+	// Events no longer kept are a GoneError (410), not skipped.
 	Events func(since uint64, limit int) ([]json.RawMessage, error)
 	// Trades returns an agent's recent fills, JSON-encodable; nil leaves
 	// them out of /api/agents/{id}.
@@ -167,6 +170,14 @@ func Handler(src Sources, ws http.Handler) http.Handler {
 			return
 		}
 		evs, err := src.Events(since, limit)
+		var gone GoneError
+		if errors.As(err, &gone) {
+			writeJSONStatus(w, http.StatusGone, map[string]any{
+				"error":  fmt.Sprintf("events %d to %d are no longer kept; the oldest kept is %d", since+1, gone.Oldest-1, gone.Oldest),
+				"oldest": gone.Oldest,
+			})
+			return
+		}
 		if err != nil {
 			src.Logger.Error("api events", "since", since, "err", err)
 			writeError(w, http.StatusInternalServerError, "cannot read the event log")
@@ -210,6 +221,23 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	enc.Encode(v)
+}
+
+// GoneError is what Sources.Events returns when the events asked for are
+// no longer kept (an edge's stream pruned them): the answer is 410 Gone,
+// with the oldest event still kept.
+type GoneError struct{ Oldest uint64 }
+
+func (e GoneError) Error() string {
+	return fmt.Sprintf("events before %d are no longer kept", e.Oldest)
+}
+
+// writeJSONStatus answers v as JSON with code.
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

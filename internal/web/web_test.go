@@ -299,3 +299,29 @@ func TestAPINeedsTheToken(t *testing.T) {
 		t.Errorf("GET /api/agents with the token: %d", code)
 	}
 }
+
+// Events no longer kept (an edge's stream pruned them) are 410 Gone with
+// the oldest kept, not a failure of the log.
+func TestEventsNoLongerKeptAreGone(t *testing.T) {
+	srv := testServer(t, Sources{
+		Snapshot: func() *arena.Snapshot { return nil },
+		Events: func(since uint64, _ int) ([]json.RawMessage, error) {
+			if since < 99 {
+				return nil, fmt.Errorf("stream: %w", GoneError{Oldest: 100})
+			}
+			return []json.RawMessage{json.RawMessage(`{"sequence":100}`)}, nil
+		},
+	})
+	code, body, _ := get(t, srv.URL+"/api/events?since=41")
+	var e struct {
+		Error  string
+		Oldest uint64
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusGone || e.Oldest != 100 ||
+		e.Error != "events 42 to 99 are no longer kept; the oldest kept is 100" {
+		t.Errorf("GET /api/events?since=41: %d %s; want 410 saying events 42 to 99 are gone, oldest 100", code, body)
+	}
+	if code, body, _ := get(t, srv.URL+"/api/events?since=99"); code != 200 || !strings.Contains(body, `"sequence":100`) {
+		t.Errorf("GET /api/events?since=99: %d %s; want 200 with event 100", code, body)
+	}
+}
