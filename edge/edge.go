@@ -232,6 +232,10 @@ type Edge struct {
 type tuning struct {
 	markEvery, learnSpan uint64
 	readHook             func(context.Context) error
+	// Tests only: noPoll leaves the stream's end to what the edge learns
+	// itself; consumeHook runs before each live read of the stream.
+	noPoll      bool
+	consumeHook func(context.Context)
 }
 
 // Open connects to NATS and starts reading the stream; it returns at once
@@ -333,6 +337,9 @@ func (e *Edge) Close(wait time.Duration) error {
 // message comes.
 func (e *Edge) poll(ctx context.Context) {
 	defer e.done.Done()
+	if e.tune.noPoll {
+		return
+	}
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {
@@ -383,6 +390,9 @@ func (e *Edge) run(ctx context.Context) {
 		}
 		if err == nil {
 			before := e.messages.Load()
+			if e.tune.consumeHook != nil {
+				e.tune.consumeHook(ctx)
+			}
 			err = e.consume(ctx)
 			progressed = e.messages.Load() > before
 		}

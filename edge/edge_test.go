@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -221,5 +222,44 @@ func testChainBreak(t *testing.T, forged bool) {
 	waitFor(t, "chain failure counted again", func() bool { return e.Stats().ChainFailures >= 2 })
 	if got := e.Stats().Delivered; got != last {
 		t.Fatalf("delivered %d after re-reading, want %d", got, last)
+	}
+}
+
+// An edge that has its snapshot but has not read the stream past it is
+// not ready: it learns where the stream ends when it loads the snapshot,
+// not only from the poller (held off here), so it never says it is caught
+// up at the snapshot while the stream holds more.
+func TestNotReadyAtTheSnapshotWhileTheStreamHoldsMore(t *testing.T) {
+	ns := startNATS(t)
+	s := newStack(t, ns)
+	s.run(t, 10)
+	for attempt := 1; ; attempt++ {
+		s.run(t, 3) // the stream goes past the latest snapshot
+		hold := make(chan struct{})
+		e, err := edge.OpenHeld(t.Context(), edge.Config{URL: ns.ClientURL(), Stream: streamName, SnapshotBucket: bucketName, MaxLag: -1}, hold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a snapshot", func() bool { return e.Stats().HasSnapshot })
+		st := e.Stats()
+		if st.SnapshotSeq == s.head() {
+			close(hold)
+			e.Close(time.Second)
+			if attempt == 5 {
+				t.Fatal("5 edges started from a snapshot at the stream's end")
+			}
+			continue
+		}
+		if err := e.Ready(); err == nil || st.StreamLast != s.head() {
+			t.Errorf("at snapshot %d with the stream at %d: Ready %v, StreamLast %d; want not ready, the stream's end known",
+				st.SnapshotSeq, s.head(), err, st.StreamLast)
+		}
+		close(hold)
+		waitFor(t, "edge ready", func() bool { return e.Ready() == nil })
+		if got := e.Stats().Delivered; got != s.head() {
+			t.Errorf("ready at %d, the stream at %d", got, s.head())
+		}
+		e.Close(time.Second)
+		return
 	}
 }
