@@ -21,7 +21,8 @@ func (c Config) arenaConfig(g Genesis) (arena.Config, error) {
 	for _, f := range g.Roster {
 		if !slices.ContainsFunc(known, func(s arena.StrategySpec) bool { return s.Name == f.Strategy }) {
 			return arena.Config{}, fmt.Errorf("%w: the run in %s has founder %q trading strategy %q, which this program does not register"+
-				" (engine.Config.Strategies)", ErrStrategyMissing, c.Dir, f.Name, f.Strategy)
+				" (a program registers its strategies in engine.Config.Strategies, or cli.Options.Strategies for the lineage commands)",
+				ErrStrategyMissing, c.Dir, f.Name, f.Strategy)
 		}
 	}
 	ac := g.Config()

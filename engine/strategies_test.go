@@ -93,7 +93,8 @@ func TestUserStrategyFoundsAndRebuilds(t *testing.T) {
 	}
 
 	_, err = Open(t.Context(), Config{Dir: dir})
-	if !errors.Is(err, ErrStrategyMissing) || !strings.Contains(err.Error(), `"contrarian"`) || !strings.Contains(err.Error(), `"Contra"`) {
+	if !errors.Is(err, ErrStrategyMissing) || !strings.Contains(err.Error(), `"contrarian"`) || !strings.Contains(err.Error(), `"Contra"`) ||
+		!strings.Contains(err.Error(), "cli.Options.Strategies") {
 		t.Fatalf("reopen without the strategy: %v, want ErrStrategyMissing naming contrarian", err)
 	}
 	// Refused before anything was rebuilt or written: it opens again.
