@@ -2,66 +2,28 @@ package loadtest
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/lineage-arena/lineage/internal/procfs"
 )
 
 // procSample is a process's memory and CPU time at one moment, from /proc.
 type procSample struct {
 	at  time.Time
-	rss int64 // bytes
-	cpu int64 // user + system clock ticks
+	rss int64         // bytes
+	cpu time.Duration // user + system
 }
 
-// clockTick is the unit of /proc/<pid>/stat times: USER_HZ, which Linux
-// fixes at 100 for user space whatever the kernel's own tick.
-const clockTick = time.Second / 100
-
 func readProc(pid int) (procSample, error) {
-	s := procSample{at: time.Now()}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	at := time.Now()
+	p, err := procfs.Read(pid)
 	if err != nil {
-		return s, err
+		return procSample{}, err
 	}
-	i := bytes.Index(status, []byte("\nVmRSS:"))
-	if i < 0 {
-		return s, errors.New("no VmRSS in its /proc status (a zombie?)")
-	}
-	f := bytes.Fields(status[i+len("\nVmRSS:"):])
-	if len(f) < 2 || string(f[1]) != "kB" {
-		return s, errors.New("unreadable VmRSS")
-	}
-	kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-	if err != nil {
-		return s, fmt.Errorf("VmRSS: %w", err)
-	}
-	s.rss = kb << 10
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return s, err
-	}
-	// Fields after the command name, which may hold spaces: state is the
-	// 3rd field of the line, utime the 14th and stime the 15th.
-	j := bytes.LastIndexByte(stat, ')')
-	if j < 0 {
-		return s, errors.New("unreadable /proc stat")
-	}
-	f = bytes.Fields(stat[j+1:])
-	if len(f) < 13 {
-		return s, errors.New("short /proc stat")
-	}
-	for _, v := range f[11:13] {
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return s, fmt.Errorf("/proc stat: %w", err)
-		}
-		s.cpu += n
-	}
-	return s, nil
+	return procSample{at: at, rss: p.RSS, cpu: p.CPU}, nil
 }
 
 // cpuPercentSince is the CPU used between two samples, 100 = one core.
@@ -70,7 +32,7 @@ func (s procSample) cpuPercentSince(from procSample) float64 {
 	if wall <= 0 || s.at.IsZero() || from.at.IsZero() {
 		return 0
 	}
-	return 100 * float64(time.Duration(s.cpu-from.cpu)*clockTick) / float64(wall)
+	return 100 * float64(s.cpu-from.cpu) / float64(wall)
 }
 
 // sampler samples a process every sampleEvery to find its peak RSS;
@@ -141,26 +103,8 @@ func serverFigures(pid int, s *sampler, start, end, after procSample, connected 
 // machineCPU is the machine's busy CPU time so far, all cores, from
 // /proc/stat: everything but idle and iowait; ok is false if unreadable.
 func machineCPU() (busy time.Duration, ok bool) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := bytes.Fields(line)
-	if len(f) < 5 || string(f[0]) != "cpu" {
-		return 0, false
-	}
-	var ticks int64
-	for i, v := range f[1:] {
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		if i != 3 && i != 4 && i < 8 { // not idle, not iowait, not guest (counted in user)
-			ticks += n
-		}
-	}
-	return time.Duration(ticks) * clockTick, true
+	m, err := procfs.ReadMachine()
+	return m.Busy, err == nil
 }
 
 // kernelSample is the machine's TCP socket count and the kernel memory

@@ -386,18 +386,3 @@ func idleRun(work string, b binaries, o options, name string, r *serverReport, s
 	}
 	return nil
 }
-
-// ncpu is the number of cores /proc/stat counts.
-func ncpu() int {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 1
-	}
-	n := 0
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.HasPrefix(line, "cpu") && len(line) > 3 && line[3] >= '0' && line[3] <= '9' {
-			n++
-		}
-	}
-	return max(n, 1)
-}

@@ -23,11 +23,12 @@ var allowed = map[string][]string{
 	"hub":                {"market", "arena", "internal/wsframe", "internal/bearer"},
 	"internal/web":       {"market", "arena", "internal/bearer"},
 	"metrics":            {"market", "arena", "feed", "eventlog", "hub", "internal/wsframe", "internal/bearer"},
-	"loadtest":           {"internal/wsframe"},                                 // a client of the protocol: knows its bytes, not the hub
+	"loadtest":           {"internal/wsframe", "internal/procfs"},              // a client of the protocol: knows its bytes, not the hub
 	"engine":             {"market", "arena", "feed", "eventlog", "graveyard"}, // the durable run: composes the domain and its adapters
 	"internal/bearer":    {},
 	"internal/archtest":  {},
 	"internal/wsframe":   {},
+	"internal/procfs":    {},         // /proc's process and machine figures, for loadtest and benchmarks/
 	"internal/natstest":  {},         // test support: an embedded NATS server
 	"internal/promtest":  {},         // test support: a real Prometheus
 	"internal/scaletest": {},         // tests only: the lineage binary, NATS and clients, across failures
