@@ -228,8 +228,8 @@ func (e *Engine) loop(ctx context.Context, f Feed) error {
 				// committed (one fsync) and published (one batch) together.
 				continue
 			}
-			if err == nil && !time.Now().Before(statesDue.Add(-joinWindow)) {
-				err = emitStates(time.Now())
+			if now := time.Now(); err == nil && !now.Before(statesDue.Add(-joinWindow)) {
+				err = emitStates(now)
 			}
 		case now := <-states.C:
 			err = emitStates(now)
